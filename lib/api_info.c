@@ -1,0 +1,104 @@
+/*
+ * The cluster view (dkv_peers), statistics (dkv_stats) and leaving the
+ * ring (dkv_decommission). While a peer is alone, the view is the peer
+ * itself, owning the whole ring.
+ */
+#include "config.h"
+
+#include <string.h>
+
+#include "dkv_internal.h"
+#include "util/alloc.h"
+#include "util/clock.h"
+
+/* Appends a string to the list's string area; returns where it went. */
+static const char *
+stash(char **area, const char *s)
+{
+	size_t n = strlen(s) + 1;
+	char *at = *area;
+
+	memcpy(at, s, n);
+	*area += n;
+	return at;
+}
+
+int
+dkv_peers(dkv_t *db, dkv_peer_info_t **list, size_t *count)
+{
+	dkv_peer_info_t *l;
+	size_t strings;
+	char *area;
+	int err;
+
+	if (list != NULL)
+		*list = NULL;
+	if (count != NULL)
+		*count = 0;
+	if (db == NULL || list == NULL || count == NULL)
+		return DKV_EINVAL;
+	if ((err = api_enter(db)) != DKV_OK)
+		return err;
+	strings = strlen(db->s.node_id) + strlen(db->s.listen) + strlen(db->s.dc) +
+	          strlen(db->s.rack) + 4;
+	/* One block: the records, then their strings. */
+	l = mem_calloc(1, sizeof(*l) + strings);
+	if (l == NULL) {
+		api_leave(db);
+		return DKV_ENOMEM;
+	}
+	area = (char *)(l + 1);
+	l->id = stash(&area, db->s.node_id);
+	l->addr = stash(&area, db->s.listen);
+	l->dc = stash(&area, db->s.dc);
+	l->rack = stash(&area, db->s.rack);
+	l->state = DKV_PEER_UP;
+	l->phi = 0.0;
+	l->tokens = db->s.role == ROLE_STORAGE ? db->s.vnodes : 0;
+	l->ownership = db->s.role == ROLE_STORAGE ? 1.0 : 0.0;
+	*list = l;
+	*count = 1;
+	api_leave(db);
+	return DKV_OK;
+}
+
+void
+dkv_peers_free(dkv_peer_info_t *list, size_t count)
+{
+	(void)count;
+	mem_free(list);
+}
+
+#define LOAD(x) ((double)atomic_load_explicit(&(x), memory_order_relaxed))
+
+int
+dkv_stats(dkv_t *db, void (*fn)(const char *name, double value, void *arg), void *arg)
+{
+	int err;
+
+	if (db == NULL || fn == NULL)
+		return DKV_EINVAL;
+	if ((err = api_enter(db)) != DKV_OK)
+		return err;
+	fn("puts", LOAD(db->stats.puts), arg);
+	fn("gets", LOAD(db->stats.gets), arg);
+	fn("deletes", LOAD(db->stats.deletes), arg);
+	fn("not_found", LOAD(db->stats.not_found), arg);
+	fn("errors", LOAD(db->stats.errors), arg);
+	fn("siblings_returned", LOAD(db->stats.siblings_returned), arg);
+	fn("async_queued", (double)atomic_load(&db->pending), arg);
+	fn("store_bytes_approx",
+	   db->store != NULL ? (double)db->store->ops->approx_bytes(db->store) : 0.0, arg);
+	fn("uptime_s", (double)(clock_mono_ms() - db->opened_ms) / 1000.0, arg);
+	api_leave(db);
+	return DKV_OK;
+}
+
+int
+dkv_decommission(dkv_t *db)
+{
+	if (db == NULL)
+		return DKV_EINVAL;
+	/* Alone on the ring there is no one to hand the data to. */
+	return DKV_EUNAVAILABLE;
+}

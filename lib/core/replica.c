@@ -1,0 +1,143 @@
+/*
+ * Replica reads and writes (see replica.h): decode what the store holds,
+ * apply object_put, encode, write back in one atomic store put. Buffers for
+ * typical keys and objects live on the stack; only large ones are heap
+ * allocated, so the common path allocates nothing beyond the store's own
+ * read buffer.
+ */
+#include "config.h"
+
+#include <string.h>
+
+#include "libdkv/dkv.h"
+#include "core/replica.h"
+#include "util/alloc.h"
+
+#define KEY_STACK 512
+#define OBJECT_STACK 4096
+
+struct keybuf {
+	uint8_t stack[KEY_STACK];
+	uint8_t *p;
+	size_t len;
+};
+
+static int
+keybuf_make(struct keybuf *kb, struct token t, const void *key, size_t klen)
+{
+	kb->len = OBJECT_KEY_OVERHEAD + klen;
+	kb->p = kb->len <= KEY_STACK ? kb->stack : mem_alloc(kb->len);
+	if (kb->p == NULL)
+		return DKV_ENOMEM;
+	store_object_key(kb->p, t, key, klen);
+	return DKV_OK;
+}
+
+static void
+keybuf_free(struct keybuf *kb)
+{
+	if (kb->p != kb->stack)
+		mem_free(kb->p);
+}
+
+static int
+read_at(const struct replica *r, const struct keybuf *kb, void **raw,
+        struct object *o)
+{
+	size_t len;
+	int err;
+
+	*raw = NULL;
+	object_init(o);
+	if ((err = store_get(r->store, kb->p, kb->len, raw, &len)) != DKV_OK)
+		return err;
+	if ((err = object_decode(o, *raw, len)) != DKV_OK) {
+		store_free_value(r->store, *raw);
+		*raw = NULL;
+	}
+	return err;
+}
+
+int
+replica_read(const struct replica *r, const void *key, size_t klen,
+             struct token t, void **raw, struct object *o)
+{
+	struct keybuf kb;
+	int err;
+
+	*raw = NULL;
+	object_init(o);
+	if ((err = keybuf_make(&kb, t, key, klen)) != DKV_OK)
+		return err;
+	err = read_at(r, &kb, raw, o);
+	keybuf_free(&kb);
+	return err;
+}
+
+int
+replica_apply(const struct replica *r, const struct replica_write *w)
+{
+	uint8_t stack[OBJECT_STACK], *enc = NULL;
+	struct keybuf kb;
+	struct object o;
+	struct vv held;
+	struct put_args p;
+	void *raw = NULL;
+	size_t size;
+	int err;
+
+	vv_init(&held);
+	object_init(&o);
+	if ((err = keybuf_make(&kb, w->token, w->key, w->klen)) != DKV_OK)
+		return err;
+	err = read_at(r, &kb, &raw, &o);
+	if (err == DKV_ENOTFOUND) {
+		if (w->tombstone && w->ctx == NULL) {
+			err = DKV_OK; /* nothing held, nothing to delete */
+			goto out;
+		}
+		err = DKV_OK;
+	} else if (err != DKV_OK) {
+		goto out;
+	}
+
+	memset(&p, 0, sizeof(p));
+	p.ctx = w->ctx;
+	if (w->tombstone && w->ctx == NULL) {
+		/* A blind delete removes what this replica holds. */
+		if ((err = vv_copy(&held, &o.vv)) != DKV_OK)
+			goto out;
+		p.ctx = &held;
+	}
+	p.actor = &r->self;
+	p.writer = w->writer;
+	p.now_us = w->now_us;
+	p.flags = w->tombstone ? SIB_TOMBSTONE : 0;
+	p.val = w->tombstone ? NULL : w->val;
+	p.vlen = w->tombstone ? 0 : (uint32_t)w->vlen;
+	p.mode = r->mode;
+	p.max_siblings = r->max_siblings;
+	if ((err = object_put(&o, &p)) != DKV_OK)
+		goto out;
+
+	size = object_encoded_size(&o);
+	if (size > r->max_object_bytes) {
+		err = DKV_ETOOBIG;
+		goto out;
+	}
+	enc = size <= sizeof(stack) ? stack : mem_alloc(size);
+	if (enc == NULL) {
+		err = DKV_ENOMEM;
+		goto out;
+	}
+	object_encode(&o, enc);
+	err = store_put(r->store, kb.p, kb.len, enc, size, r->sync_writes);
+out:
+	if (enc != stack)
+		mem_free(enc);
+	object_free(&o);
+	vv_free(&held);
+	store_free_value(r->store, raw);
+	keybuf_free(&kb);
+	return err;
+}

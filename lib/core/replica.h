@@ -1,0 +1,51 @@
+/*
+ * One replica's view of its keys: reads and applies versioned writes on a
+ * store. This is what a peer does when it is one of a key's replicas, for
+ * its own requests and (later) for its peers'. It keeps no state beyond its
+ * settings; the caller serialises writes to one key (see keylock.h).
+ */
+#ifndef DKV_CORE_REPLICA_H
+#define DKV_CORE_REPLICA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/object.h"
+#include "core/token.h"
+#include "core/vv.h"
+#include "store/store.h"
+
+struct replica {
+	struct store *store;
+	struct actor self; /* dots this replica creates carry its node id */
+	enum conflict_mode mode;
+	uint32_t max_siblings;
+	size_t max_object_bytes;
+	bool sync_writes;
+};
+
+/* Reads the object for key: DKV_OK with *raw (free with store_free_value
+ * after o, which borrows from it), DKV_ENOTFOUND, or DKV_EIO for a record
+ * that fails to decode. */
+int replica_read(const struct replica *r, const void *key, size_t klen,
+                 struct token t, void **raw, struct object *o);
+
+struct replica_write {
+	const void *key;
+	size_t klen;
+	struct token token;
+	const struct vv *ctx;       /* NULL: blind */
+	const struct actor *writer; /* coordinator's node id */
+	uint64_t now_us;
+	bool tombstone;
+	const void *val;
+	size_t vlen;
+};
+
+/* Applies a put or delete (read, apply the causal rules, write back). A
+ * blind delete removes every version the replica holds; a delete of a key
+ * it does not hold writes nothing. */
+int replica_apply(const struct replica *r, const struct replica_write *w);
+
+#endif

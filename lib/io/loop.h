@@ -1,0 +1,29 @@
+/*
+ * The handle's event loop: the one place that owns a libevent event_base.
+ * Either the library starts a thread that runs its own base, or it attaches
+ * to the application's base (dkv_config_set_event_base) and runs there.
+ * Other threads reach the loop only through its mailbox.
+ */
+#ifndef DKV_IO_LOOP_H
+#define DKV_IO_LOOP_H
+
+#include <stdbool.h>
+
+#include "io/mailbox.h"
+#include "util/log.h"
+
+struct event_base;
+struct loop;
+
+/* attach NULL: start a loop thread. Otherwise run on attach, whose loop
+ * must run on the calling thread. */
+int loop_open(struct event_base *attach, const struct logger *log, struct loop **out);
+/* Queues m to run on the loop thread. */
+void loop_post(struct loop *l, struct mb_msg *m);
+bool loop_on_thread(const struct loop *l);
+bool loop_is_attached(const struct loop *l);
+/* Runs everything still queued (on the loop thread), then stops the
+ * thread or detaches from the application's base, and frees l. */
+void loop_close(struct loop *l);
+
+#endif
