@@ -3,7 +3,7 @@
 TEST_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(DEP_CFLAGS)
 TEST_INTERNAL_LIBS = libdkvcore.la $(CHECK_LIBS) $(DEP_LIBS)
 VALGRIND_TESTS =
-EXTRA_DIST += tests/valgrind.supp
+EXTRA_DIST += tests/valgrind.supp tests/unit.h
 if HAVE_CHECK
 UNIT_TESTS = tests/check_vv tests/check_object tests/check_store tests/check_config
 check_PROGRAMS += $(UNIT_TESTS)
