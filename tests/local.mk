@@ -3,7 +3,7 @@
 TEST_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(DEP_CFLAGS)
 TEST_INTERNAL_LIBS = libdkvcore.la $(CHECK_LIBS) $(DEP_LIBS)
 VALGRIND_TESTS =
-EXTRA_DIST += tests/valgrind.supp tests/unit.h
+EXTRA_DIST += tests/valgrind.supp tests/unit.h tests/fuzz/local.mk
 if HAVE_CHECK
 UNIT_TESTS = tests/check_vv tests/check_object tests/check_store tests/check_config
 check_PROGRAMS += $(UNIT_TESTS)
@@ -23,3 +23,4 @@ tests_check_config_CFLAGS = $(TEST_CFLAGS)
 tests_check_config_LDADD = $(TEST_INTERNAL_LIBS)
 endif
 include $(srcdir)/tests/api.mk
+include $(srcdir)/tests/fuzz/local.mk

@@ -1,0 +1,43 @@
+# Fuzz targets for every decoder (libFuzzer, so clang). `make fuzz` builds
+# them; `make fuzz-run` runs each for FUZZ_SECONDS (default 20).
+FUZZ_TARGETS = tests/fuzz/fuzz_object tests/fuzz/fuzz_context tests/fuzz/fuzz_config
+FUZZ_SECONDS = 20
+FUZZ_CFLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+	-I$(top_builddir) -I$(top_srcdir)/include -I$(top_srcdir)/lib $(DEP_CFLAGS)
+FUZZ_LIBSRC = $(top_srcdir)/lib/core/vv.c $(top_srcdir)/lib/core/object.c \
+	$(top_srcdir)/lib/result.c $(top_srcdir)/lib/config.c $(top_srcdir)/lib/util/alloc.c
+EXTRA_DIST += tests/fuzz/fuzz_object.c tests/fuzz/fuzz_context.c tests/fuzz/fuzz_config.c
+CLEANFILES += $(FUZZ_TARGETS)
+
+fuzz: $(FUZZ_TARGETS)
+
+tests/fuzz/fuzz_object: $(top_srcdir)/tests/fuzz/fuzz_object.c $(FUZZ_LIBSRC)
+	@test -n "$(CLANG)" || { echo "fuzzing needs clang: apt-get install clang"; exit 1; }
+	@$(MKDIR_P) tests/fuzz
+	$(CLANG) $(FUZZ_CFLAGS) -o $@ $(top_srcdir)/tests/fuzz/fuzz_object.c $(FUZZ_LIBSRC) $(DEP_LIBS)
+
+tests/fuzz/fuzz_context: $(top_srcdir)/tests/fuzz/fuzz_context.c $(FUZZ_LIBSRC)
+	@test -n "$(CLANG)" || { echo "fuzzing needs clang: apt-get install clang"; exit 1; }
+	@$(MKDIR_P) tests/fuzz
+	$(CLANG) $(FUZZ_CFLAGS) -o $@ $(top_srcdir)/tests/fuzz/fuzz_context.c $(FUZZ_LIBSRC) $(DEP_LIBS)
+
+tests/fuzz/fuzz_config: $(top_srcdir)/tests/fuzz/fuzz_config.c $(FUZZ_LIBSRC)
+	@test -n "$(CLANG)" || { echo "fuzzing needs clang: apt-get install clang"; exit 1; }
+	@$(MKDIR_P) tests/fuzz
+	$(CLANG) $(FUZZ_CFLAGS) -o $@ $(top_srcdir)/tests/fuzz/fuzz_config.c $(FUZZ_LIBSRC) $(DEP_LIBS)
+
+fuzz-run: fuzz
+	@for t in $(FUZZ_TARGETS); do \
+		echo "fuzzing $$t for $(FUZZ_SECONDS) s"; \
+		$(MKDIR_P) $$t.corpus; \
+		./$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $$t.corpus \
+			> $$t.fuzz.log 2>&1; rc=$$?; \
+		grep -E 'stat::number_of_executed_units|ERROR|SUMMARY' $$t.fuzz.log; \
+		test $$rc -eq 0 || { tail -30 $$t.fuzz.log; exit 1; }; \
+	done
+
+clean-local: clean-fuzz
+clean-fuzz:
+	rm -rf tests/fuzz/*.corpus tests/fuzz/*.fuzz.log
+
+.PHONY: fuzz fuzz-run clean-fuzz
