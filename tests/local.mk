@@ -24,3 +24,26 @@ tests_check_config_LDADD = $(TEST_INTERNAL_LIBS)
 endif
 include $(srcdir)/tests/api.mk
 include $(srcdir)/tests/fuzz/local.mk
+
+# installcheck (run by distcheck too): a program in a directory of its own,
+# built against the installed library with nothing but pkg-config's flags,
+# stores keys and reads them back after a restart; then the same against
+# the static library with pkg-config --static.
+EXTRA_DIST += tests/install/persist.c
+installcheck-local:
+	@tmp=`mktemp -d` && \
+	cp $(srcdir)/tests/install/persist.c $$tmp/ && \
+	export PKG_CONFIG_PATH="$(DESTDIR)$(libdir)/pkgconfig" PKG_CONFIG_SYSROOT_DIR="$(DESTDIR)" && \
+	cd $$tmp && \
+	echo "installcheck: cc persist.c \`pkg-config --cflags --libs libdkv\`" && \
+	$(CC) -o persist persist.c `$(PKG_CONFIG) --cflags --libs libdkv` && \
+	LD_LIBRARY_PATH="$(DESTDIR)$(libdir)" ./persist $$tmp/data write && \
+	LD_LIBRARY_PATH="$(DESTDIR)$(libdir)" ./persist $$tmp/data read && \
+	if test -f "$(DESTDIR)$(libdir)/libdkv.a"; then \
+		echo "installcheck: static link with pkg-config --static" && \
+		$(CC) -o persist-static persist.c `$(PKG_CONFIG) --cflags libdkv` \
+			"$(DESTDIR)$(libdir)/libdkv.a" \
+			`$(PKG_CONFIG) --static --libs libdkv | $(SED) 's/-ldkv//'` && \
+		./persist-static $$tmp/data2 write && ./persist-static $$tmp/data2 read; \
+	fi && \
+	cd / && rm -rf $$tmp
