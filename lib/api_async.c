@@ -43,10 +43,12 @@ async_complete(struct mb_msg *m)
 	struct async_op *op = OP_OF(m, done);
 	struct dkv *db = op->db;
 
+	db->callback_depth++;
 	if (op->kind == ASYNC_GET)
 		op->get_cb(op->err, op->res, op->arg);
 	else
 		op->done_cb(op->err, op->arg);
+	db->callback_depth--;
 	vv_free(&op->ctx);
 	mem_free(op);
 	atomic_fetch_sub(&db->pending, 1);

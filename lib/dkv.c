@@ -221,7 +221,11 @@ dkv_close(dkv_t *db)
 
 	if (db == NULL)
 		return;
-	if (loop_on_thread(db->loop) && !loop_is_attached(db->loop)) {
+	/* From a callback, closing would wait for (or free) the very loop
+	 * that is running it. In attach mode the loop thread may close the
+	 * handle, just not from inside a callback. */
+	if (loop_on_thread(db->loop) &&
+	    (!loop_is_attached(db->loop) || db->callback_depth > 0)) {
 		log_error(&db->log, "dkv_close called from a library callback; ignored");
 		return;
 	}

@@ -35,6 +35,7 @@ struct dkv {
 	atomic_bool closed;
 	atomic_long active;  /* API calls in progress */
 	atomic_long pending; /* async operations not yet called back */
+	int callback_depth;  /* > 0 while an application callback runs (loop thread only) */
 	struct counters stats;
 	uint64_t opened_ms;
 };
