@@ -1,12 +1,14 @@
 # Fuzz targets for every decoder (libFuzzer, so clang). `make fuzz` builds
 # them; `make fuzz-run` runs each for FUZZ_SECONDS (default 20).
-FUZZ_TARGETS = tests/fuzz/fuzz_object tests/fuzz/fuzz_context tests/fuzz/fuzz_config
+FUZZ_TARGETS = tests/fuzz/fuzz_object tests/fuzz/fuzz_context tests/fuzz/fuzz_config tests/fuzz/fuzz_wire
 FUZZ_SECONDS = 20
 FUZZ_CFLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 	-I$(top_builddir) -I$(top_srcdir)/include -I$(top_srcdir)/lib $(DEP_CFLAGS)
 FUZZ_LIBSRC = $(top_srcdir)/lib/core/vv.c $(top_srcdir)/lib/core/object.c \
-	$(top_srcdir)/lib/result.c $(top_srcdir)/lib/config.c $(top_srcdir)/lib/util/alloc.c
-EXTRA_DIST += tests/fuzz/fuzz_object.c tests/fuzz/fuzz_context.c tests/fuzz/fuzz_config.c
+	$(top_srcdir)/lib/result.c $(top_srcdir)/lib/config.c $(top_srcdir)/lib/util/alloc.c \
+	$(top_srcdir)/lib/core/wire.c $(top_srcdir)/lib/core/token.c
+EXTRA_DIST += tests/fuzz/fuzz_object.c tests/fuzz/fuzz_context.c tests/fuzz/fuzz_config.c \
+	tests/fuzz/fuzz_wire.c
 CLEANFILES += $(FUZZ_TARGETS)
 
 fuzz: $(FUZZ_TARGETS)
@@ -25,6 +27,11 @@ tests/fuzz/fuzz_config: $(top_srcdir)/tests/fuzz/fuzz_config.c $(FUZZ_LIBSRC)
 	@test -n "$(CLANG)" || { echo "fuzzing needs clang: apt-get install clang"; exit 1; }
 	@$(MKDIR_P) tests/fuzz
 	$(CLANG) $(FUZZ_CFLAGS) -o $@ $(top_srcdir)/tests/fuzz/fuzz_config.c $(FUZZ_LIBSRC) $(DEP_LIBS)
+
+tests/fuzz/fuzz_wire: $(top_srcdir)/tests/fuzz/fuzz_wire.c $(FUZZ_LIBSRC)
+	@test -n "$(CLANG)" || { echo "fuzzing needs clang: apt-get install clang"; exit 1; }
+	@$(MKDIR_P) tests/fuzz
+	$(CLANG) $(FUZZ_CFLAGS) -o $@ $(top_srcdir)/tests/fuzz/fuzz_wire.c $(FUZZ_LIBSRC) $(DEP_LIBS)
 
 fuzz-run: fuzz
 	@for t in $(FUZZ_TARGETS); do \

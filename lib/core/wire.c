@@ -1,0 +1,346 @@
+/*
+ * Frames and message bodies (see wire.h). Encoding measures first, then
+ * writes into one buffer; decoding reads through a bounds-checked reader
+ * and rejects anything it would not have written itself.
+ */
+#include "config.h"
+
+#include <string.h>
+
+#include "libdkv/dkv.h"
+#include "core/bytes.h"
+#include "core/wire.h"
+#include "util/alloc.h"
+
+void
+wire_encode_header(uint8_t out[WIRE_HEADER], uint8_t type, uint32_t body_len)
+{
+	struct wr w = {out, 0};
+
+	wr_u32(&w, WIRE_MAGIC);
+	wr_u8(&w, WIRE_VERSION);
+	wr_u8(&w, type);
+	wr_u16(&w, 0);
+	wr_u32(&w, body_len);
+}
+
+int
+wire_decode_header(const uint8_t in[WIRE_HEADER], uint32_t max_body, struct frame_header *h)
+{
+	struct rd r = rd_init(in, WIRE_HEADER);
+	uint32_t magic = rd_u32(&r);
+
+	h->version = rd_u8(&r);
+	h->type = rd_u8(&r);
+	if (magic != WIRE_MAGIC || h->version != WIRE_VERSION || rd_u16(&r) != 0)
+		return DKV_EINVAL;
+	h->body_len = rd_u32(&r);
+	if (h->type == 0 || h->type >= MSG_TYPE_MAX || h->body_len > max_body)
+		return DKV_EINVAL;
+	return DKV_OK;
+}
+
+/* --- encoding ----------------------------------------------------------- */
+
+static size_t
+str_size(const char *s)
+{
+	return 1 + strnlen(s, 255);
+}
+
+static void
+wr_str(struct wr *w, const char *s)
+{
+	size_t n = strnlen(s, 255);
+
+	wr_u8(w, (uint8_t)n);
+	wr_bytes(w, s, n);
+}
+
+static void
+wr_actor(struct wr *w, const struct actor *a)
+{
+	wr_u8(w, a->len);
+	wr_bytes(w, a->id, a->len);
+}
+
+static size_t
+state_size(const struct peer_state *s)
+{
+	return 1 + s->id.len + str_size(s->addr) + str_size(s->dc) + str_size(s->rack) + 2 +
+	       24 + 4 + (size_t)s->ntokens * TOKEN_BYTES;
+}
+
+static void
+wr_state(struct wr *w, const struct peer_state *s)
+{
+	wr_actor(w, &s->id);
+	wr_str(w, s->addr);
+	wr_str(w, s->dc);
+	wr_str(w, s->rack);
+	wr_u8(w, s->role);
+	wr_u8(w, s->status);
+	wr_u64(w, s->generation);
+	wr_u64(w, s->version);
+	wr_u64(w, s->heartbeat);
+	wr_u32(w, s->ntokens);
+	for (uint32_t i = 0; i < s->ntokens; i++) {
+		token_to_bytes(s->tokens[i], w->p + w->len);
+		w->len += TOKEN_BYTES;
+	}
+}
+
+static size_t
+body_size(const struct msg *m)
+{
+	size_t n = 1 + m->from.len;
+
+	switch (m->type) {
+	case MSG_HELLO:
+		return n + 8 + str_size(m->text) + str_size(m->addr);
+	case MSG_HELLO_OK:
+		return n + 8;
+	case MSG_REFUSE:
+		return n + str_size(m->text);
+	case MSG_SYN:
+	case MSG_ACK:
+	case MSG_ACK2:
+		n += 4 + 4;
+		for (uint32_t i = 0; i < m->ndigests; i++)
+			n += 1 + m->digests[i].id.len + 16;
+		for (uint32_t i = 0; i < m->nstates; i++)
+			n += state_size(&m->states[i]);
+		return n;
+	case MSG_HEARTBEAT:
+		return n + 16;
+	case MSG_SHUTDOWN:
+		return n + 8;
+	default:
+		return 0;
+	}
+}
+
+int
+wire_encode(const struct msg *m, uint8_t **out, size_t *len)
+{
+	size_t body = body_size(m);
+	struct wr w;
+	uint8_t *buf;
+
+	*out = NULL;
+	*len = 0;
+	if (body == 0 || body > UINT32_MAX)
+		return DKV_EINVAL;
+	buf = mem_alloc(WIRE_HEADER + body);
+	if (buf == NULL)
+		return DKV_ENOMEM;
+	wire_encode_header(buf, (uint8_t)m->type, (uint32_t)body);
+	w.p = buf + WIRE_HEADER;
+	w.len = 0;
+	wr_actor(&w, &m->from);
+	switch (m->type) {
+	case MSG_HELLO:
+		wr_u64(&w, m->generation);
+		wr_str(&w, m->text);
+		wr_str(&w, m->addr);
+		break;
+	case MSG_HELLO_OK:
+	case MSG_SHUTDOWN:
+		wr_u64(&w, m->generation);
+		break;
+	case MSG_REFUSE:
+		wr_str(&w, m->text);
+		break;
+	case MSG_SYN:
+	case MSG_ACK:
+	case MSG_ACK2:
+		wr_u32(&w, m->ndigests);
+		for (uint32_t i = 0; i < m->ndigests; i++) {
+			wr_actor(&w, &m->digests[i].id);
+			wr_u64(&w, m->digests[i].generation);
+			wr_u64(&w, m->digests[i].version);
+		}
+		wr_u32(&w, m->nstates);
+		for (uint32_t i = 0; i < m->nstates; i++)
+			wr_state(&w, &m->states[i]);
+		break;
+	case MSG_HEARTBEAT:
+		wr_u64(&w, m->generation);
+		wr_u64(&w, m->heartbeat);
+		break;
+	default:
+		break;
+	}
+	*out = buf;
+	*len = WIRE_HEADER + body;
+	return DKV_OK;
+}
+
+/* --- decoding ----------------------------------------------------------- */
+
+static bool
+rd_str(struct rd *r, char *out, size_t outsize)
+{
+	uint8_t n = rd_u8(r);
+	const uint8_t *b = rd_bytes(r, n);
+
+	if (b == NULL || n >= outsize)
+		return false;
+	for (uint8_t i = 0; i < n; i++)
+		if (b[i] == '\0')
+			return false; /* strings travel without NULs */
+	memcpy(out, b, n);
+	out[n] = '\0';
+	return true;
+}
+
+static bool
+rd_actor(struct rd *r, struct actor *a)
+{
+	uint8_t n = rd_u8(r);
+	const uint8_t *b = rd_bytes(r, n);
+
+	return b != NULL && actor_set(a, b, n) == DKV_OK;
+}
+
+static int
+rd_state(struct rd *r, struct peer_state *s)
+{
+	memset(s, 0, sizeof(*s));
+	if (!rd_actor(r, &s->id) || !rd_str(r, s->addr, sizeof(s->addr)) ||
+	    !rd_str(r, s->dc, sizeof(s->dc)) || !rd_str(r, s->rack, sizeof(s->rack)))
+		return DKV_EINVAL;
+	s->role = rd_u8(r);
+	s->status = rd_u8(r);
+	s->generation = rd_u64(r);
+	s->version = rd_u64(r);
+	s->heartbeat = rd_u64(r);
+	s->ntokens = rd_u32(r);
+	if (r->bad || s->role > PEER_CLIENT || s->status >= STATUS_MAX ||
+	    s->ntokens > WIRE_MAX_TOKENS || (size_t)s->ntokens * TOKEN_BYTES > r->left)
+		return DKV_EINVAL;
+	if (s->ntokens > 0) {
+		s->tokens = mem_reallocarray(NULL, s->ntokens, sizeof(*s->tokens));
+		if (s->tokens == NULL)
+			return DKV_ENOMEM;
+		for (uint32_t i = 0; i < s->ntokens; i++)
+			s->tokens[i] = token_from_bytes(rd_bytes(r, TOKEN_BYTES));
+	}
+	return DKV_OK;
+}
+
+int
+wire_decode(uint8_t type, const uint8_t *body, size_t len, struct msg *m)
+{
+	struct rd r = rd_init(body, len);
+	int err = DKV_EINVAL;
+
+	memset(m, 0, sizeof(*m));
+	m->type = (enum wire_type)type;
+	if (!rd_actor(&r, &m->from))
+		goto fail;
+	switch (type) {
+	case MSG_HELLO:
+		m->generation = rd_u64(&r);
+		if (!rd_str(&r, m->text, sizeof(m->text)) || !rd_str(&r, m->addr, sizeof(m->addr)))
+			goto fail;
+		break;
+	case MSG_HELLO_OK:
+	case MSG_SHUTDOWN:
+		m->generation = rd_u64(&r);
+		break;
+	case MSG_REFUSE:
+		if (!rd_str(&r, m->text, sizeof(m->text)))
+			goto fail;
+		break;
+	case MSG_SYN:
+	case MSG_ACK:
+	case MSG_ACK2:
+		m->ndigests = rd_u32(&r);
+		/* each digest takes at least 18 bytes */
+		if (r.bad || m->ndigests > WIRE_MAX_PEERS || (size_t)m->ndigests * 18 > r.left)
+			goto fail;
+		if (m->ndigests > 0) {
+			m->digests = mem_calloc(m->ndigests, sizeof(*m->digests));
+			if (m->digests == NULL) {
+				err = DKV_ENOMEM;
+				goto fail;
+			}
+		}
+		for (uint32_t i = 0; i < m->ndigests; i++) {
+			if (!rd_actor(&r, &m->digests[i].id))
+				goto fail;
+			m->digests[i].generation = rd_u64(&r);
+			m->digests[i].version = rd_u64(&r);
+		}
+		m->nstates = rd_u32(&r);
+		/* each state takes at least 36 bytes */
+		if (r.bad || m->nstates > WIRE_MAX_PEERS || (size_t)m->nstates * 36 > r.left)
+			goto fail;
+		if (m->nstates > 0) {
+			m->states = mem_calloc(m->nstates, sizeof(*m->states));
+			if (m->states == NULL) {
+				err = DKV_ENOMEM;
+				goto fail;
+			}
+		}
+		for (uint32_t i = 0; i < m->nstates; i++) {
+			int e = rd_state(&r, &m->states[i]);
+
+			if (e != DKV_OK) {
+				err = e;
+				goto fail;
+			}
+		}
+		break;
+	case MSG_HEARTBEAT:
+		m->generation = rd_u64(&r);
+		m->heartbeat = rd_u64(&r);
+		break;
+	default:
+		goto fail;
+	}
+	if (r.bad || r.left != 0)
+		goto fail;
+	return DKV_OK;
+fail:
+	wire_msg_free(m);
+	return err;
+}
+
+void
+wire_state_free(struct peer_state *s)
+{
+	mem_free(s->tokens);
+	s->tokens = NULL;
+	s->ntokens = 0;
+}
+
+int
+wire_state_copy(struct peer_state *dst, const struct peer_state *src)
+{
+	*dst = *src;
+	dst->tokens = NULL;
+	if (src->ntokens > 0) {
+		dst->tokens = mem_reallocarray(NULL, src->ntokens, sizeof(*dst->tokens));
+		if (dst->tokens == NULL) {
+			dst->ntokens = 0;
+			return DKV_ENOMEM;
+		}
+		memcpy(dst->tokens, src->tokens, src->ntokens * sizeof(*dst->tokens));
+	}
+	return DKV_OK;
+}
+
+void
+wire_msg_free(struct msg *m)
+{
+	mem_free(m->digests);
+	m->digests = NULL;
+	m->ndigests = 0;
+	for (uint32_t i = 0; i < m->nstates && m->states != NULL; i++)
+		wire_state_free(&m->states[i]);
+	mem_free(m->states);
+	m->states = NULL;
+	m->nstates = 0;
+}

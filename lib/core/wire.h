@@ -1,0 +1,93 @@
+/*
+ * The peer-to-peer wire protocol: framing and one encoder/decoder pair per
+ * message.
+ *
+ * A frame is a 12-byte header — u32 magic "DKV1", u8 protocol version,
+ * u8 message type, u16 zero, u32 body length — and a body of explicit
+ * little-endian fields. Strings are u8 length + bytes; lists carry a u32
+ * count that is checked against both a fixed limit and the bytes that
+ * remain before anything is allocated. Decoders never trust a length: a
+ * malformed, truncated, oversized or trailing-garbage body is DKV_EINVAL
+ * and the connection that sent it is dropped.
+ */
+#ifndef DKV_CORE_WIRE_H
+#define DKV_CORE_WIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/token.h"
+#include "core/vv.h"
+
+#define WIRE_MAGIC 0x31564b44u /* "DKV1" as little-endian bytes */
+#define WIRE_VERSION 1
+#define WIRE_HEADER 12
+#define WIRE_MAX_PEERS 4096
+#define WIRE_MAX_TOKENS 4096
+#define WIRE_ADDR_MAX 255
+
+enum wire_type {
+	MSG_HELLO = 1, /* handshake: who I am, which cluster */
+	MSG_HELLO_OK,  /* handshake accepted */
+	MSG_REFUSE,    /* handshake refused, with the reason */
+	MSG_SYN,       /* gossip round 1: my digests */
+	MSG_ACK,       /* round 2: digests I want, states you lack */
+	MSG_ACK2,      /* round 3: the states asked for */
+	MSG_HEARTBEAT, /* direct liveness ping for the failure detector */
+	MSG_SHUTDOWN,  /* a clean stop: mark me down now */
+	MSG_TYPE_MAX
+};
+
+enum peer_status { STATUS_JOINING, STATUS_NORMAL, STATUS_LEAVING, STATUS_LEFT, STATUS_MAX };
+enum peer_role { PEER_STORAGE, PEER_CLIENT };
+
+struct frame_header {
+	uint8_t version, type;
+	uint32_t body_len;
+};
+
+struct digest {
+	struct actor id;
+	uint64_t generation, version;
+};
+
+/* A peer's gossiped state. version orders states within a generation
+ * (a restart starts a new, higher generation). */
+struct peer_state {
+	struct actor id;
+	char addr[WIRE_ADDR_MAX + 1];
+	char dc[ACTOR_MAX + 1], rack[ACTOR_MAX + 1];
+	uint8_t role, status;
+	uint64_t generation, version, heartbeat;
+	uint32_t ntokens;
+	struct token *tokens; /* owned (wire_state_free) */
+};
+
+struct msg {
+	enum wire_type type;
+	struct actor from;
+	uint64_t generation; /* HELLO, HEARTBEAT, SHUTDOWN */
+	uint64_t heartbeat;  /* HEARTBEAT */
+	char text[256];      /* HELLO: cluster name; REFUSE: reason */
+	char addr[WIRE_ADDR_MAX + 1]; /* HELLO: the sender's listen address */
+	uint32_t ndigests;
+	struct digest *digests; /* SYN, ACK */
+	uint32_t nstates;
+	struct peer_state *states; /* ACK, ACK2 */
+};
+
+void wire_encode_header(uint8_t out[WIRE_HEADER], uint8_t type, uint32_t body_len);
+/* DKV_EINVAL for a bad magic/version/type or a body over max_body. */
+int wire_decode_header(const uint8_t in[WIRE_HEADER], uint32_t max_body,
+                       struct frame_header *h);
+
+/* Encodes m as a whole frame (header + body) into a new buffer. */
+int wire_encode(const struct msg *m, uint8_t **out, size_t *len);
+/* Decodes a body of the given type into m (free with wire_msg_free). */
+int wire_decode(uint8_t type, const uint8_t *body, size_t len, struct msg *m);
+void wire_msg_free(struct msg *m);
+
+void wire_state_free(struct peer_state *s);
+int wire_state_copy(struct peer_state *dst, const struct peer_state *src);
+
+#endif

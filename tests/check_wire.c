@@ -1,0 +1,174 @@
+/*
+ * Wire codec (lib/core/wire.c): every message round-trips; every
+ * truncation, bad header, lying count and trailing byte is DKV_EINVAL.
+ */
+#include "config.h"
+
+#include "libdkv/dkv.h"
+#include "core/wire.h"
+#include "unit.h"
+
+static struct token toks[3] = {{1, 2}, {3, 4}, {UINT64_MAX, 0}};
+
+static void
+fill_state(struct peer_state *s, const char *id)
+{
+	memset(s, 0, sizeof(*s));
+	s->id = mk_actor(id);
+	strcpy(s->addr, "127.0.0.1:7000");
+	strcpy(s->dc, "dc1");
+	strcpy(s->rack, "r1");
+	s->role = PEER_STORAGE;
+	s->status = STATUS_NORMAL;
+	s->generation = 1700000000;
+	s->version = 42;
+	s->heartbeat = 41;
+	s->ntokens = 3;
+	s->tokens = toks;
+}
+
+static void
+sample(enum wire_type type, struct msg *m, struct digest *d, struct peer_state *st)
+{
+	memset(m, 0, sizeof(*m));
+	m->type = type;
+	m->from = mk_actor("node-a");
+	m->generation = 77;
+	m->heartbeat = 9;
+	strcpy(m->text, "cluster-x");
+	strcpy(m->addr, "10.1.2.3:7000");
+	if (type == MSG_SYN || type == MSG_ACK || type == MSG_ACK2) {
+		d[0].id = mk_actor("node-b");
+		d[0].generation = 5;
+		d[0].version = 6;
+		d[1].id = mk_actor("node-c");
+		m->ndigests = 2;
+		m->digests = d;
+		fill_state(&st[0], "node-b");
+		fill_state(&st[1], "node-c");
+		st[1].ntokens = 0;
+		st[1].tokens = NULL;
+		m->nstates = type == MSG_SYN ? 0 : 2;
+		m->states = st;
+	}
+}
+
+START_TEST(test_every_message_roundtrips)
+{
+	for (int type = MSG_HELLO; type < MSG_TYPE_MAX; type++) {
+		struct digest d[2];
+		struct peer_state st[2];
+		struct msg m, back;
+		struct frame_header h;
+		uint8_t *buf;
+		size_t len;
+
+		sample((enum wire_type)type, &m, d, st);
+		ck_assert_int_eq(wire_encode(&m, &buf, &len), DKV_OK);
+		ck_assert_int_eq(wire_decode_header(buf, 1 << 20, &h), DKV_OK);
+		ck_assert_uint_eq(h.type, type);
+		ck_assert_uint_eq(h.body_len, len - WIRE_HEADER);
+		ck_assert_int_eq(wire_decode(h.type, buf + WIRE_HEADER, h.body_len, &back), DKV_OK);
+		ck_assert(actor_eq(&back.from, &m.from));
+		if (type == MSG_HELLO) {
+			ck_assert_str_eq(back.text, "cluster-x");
+			ck_assert_str_eq(back.addr, "10.1.2.3:7000");
+			ck_assert_uint_eq(back.generation, 77);
+		}
+		if (type == MSG_HEARTBEAT)
+			ck_assert_uint_eq(back.heartbeat, 9);
+		if (type == MSG_ACK) {
+			ck_assert_uint_eq(back.ndigests, 2);
+			ck_assert_uint_eq(back.digests[0].version, 6);
+			ck_assert_uint_eq(back.nstates, 2);
+			ck_assert_uint_eq(back.states[0].ntokens, 3);
+			ck_assert(token_cmp(back.states[0].tokens[2], toks[2]) == 0);
+			ck_assert_str_eq(back.states[0].addr, "127.0.0.1:7000");
+			ck_assert_uint_eq(back.states[0].heartbeat, 41);
+		}
+		/* every strict prefix of the body fails cleanly */
+		for (size_t cut = 0; cut < h.body_len; cut++) {
+			struct msg bad;
+
+			ck_assert_int_eq(wire_decode(h.type, buf + WIRE_HEADER, cut, &bad), DKV_EINVAL);
+		}
+		wire_msg_free(&back);
+		free(buf);
+	}
+}
+END_TEST
+
+START_TEST(test_bad_headers_are_refused)
+{
+	uint8_t h[WIRE_HEADER];
+	struct frame_header fh;
+
+	wire_encode_header(h, MSG_SYN, 100);
+	ck_assert_int_eq(wire_decode_header(h, 100, &fh), DKV_OK);
+	ck_assert_int_eq(wire_decode_header(h, 99, &fh), DKV_EINVAL); /* too big */
+	h[0] ^= 1;
+	ck_assert_int_eq(wire_decode_header(h, 100, &fh), DKV_EINVAL); /* magic */
+	wire_encode_header(h, MSG_SYN, 1);
+	h[4] = WIRE_VERSION + 1;
+	ck_assert_int_eq(wire_decode_header(h, 100, &fh), DKV_EINVAL); /* version */
+	wire_encode_header(h, MSG_TYPE_MAX, 1);
+	ck_assert_int_eq(wire_decode_header(h, 100, &fh), DKV_EINVAL); /* type */
+	wire_encode_header(h, 0, 1);
+	ck_assert_int_eq(wire_decode_header(h, 100, &fh), DKV_EINVAL);
+}
+END_TEST
+
+START_TEST(test_lying_counts_and_trailing_bytes_are_refused)
+{
+	/* SYN from "a" claiming 4000 digests in a 10-byte body */
+	uint8_t syn[] = {1, 'a', 0xa0, 0x0f, 0, 0, 0, 0, 0, 0};
+	uint8_t ok[] = {1, 'a', 0, 0, 0, 0, 0, 0, 0, 0};
+	uint8_t trailing[] = {1, 'a', 0, 0, 0, 0, 0, 0, 0, 0, 0};
+	struct msg m;
+
+	ck_assert_int_eq(wire_decode(MSG_SYN, syn, sizeof(syn), &m), DKV_EINVAL);
+	ck_assert_int_eq(wire_decode(MSG_SYN, ok, sizeof(ok), &m), DKV_OK);
+	wire_msg_free(&m);
+	ck_assert_int_eq(wire_decode(MSG_SYN, trailing, sizeof(trailing), &m), DKV_EINVAL);
+	/* an empty actor id */
+	uint8_t noid[] = {0, 0, 0, 0, 0, 0, 0, 0, 0};
+	ck_assert_int_eq(wire_decode(MSG_SHUTDOWN, noid, sizeof(noid), &m), DKV_EINVAL);
+}
+END_TEST
+
+START_TEST(test_random_garbage_never_crashes)
+{
+	uint64_t seed = 7;
+	uint8_t buf[512];
+	struct msg m;
+
+	for (int round = 0; round < 50000; round++) {
+		size_t n = test_rand(&seed) % sizeof(buf);
+		uint8_t type = (uint8_t)(1 + test_rand(&seed) % (MSG_TYPE_MAX - 1));
+
+		for (size_t i = 0; i < n; i++)
+			buf[i] = (uint8_t)test_rand(&seed);
+		if (n > 2) {
+			buf[0] = 1; /* a plausible actor id */
+			buf[1] = 'x';
+		}
+		if (wire_decode(type, buf, n, &m) == DKV_OK)
+			wire_msg_free(&m);
+	}
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite *s = suite_create("wire");
+	TCase *tc = tcase_create("wire");
+
+	tcase_add_test(tc, test_every_message_roundtrips);
+	tcase_add_test(tc, test_bad_headers_are_refused);
+	tcase_add_test(tc, test_lying_counts_and_trailing_bytes_are_refused);
+	tcase_add_test(tc, test_random_garbage_never_crashes);
+	tcase_set_timeout(tc, 120);
+	suite_add_tcase(s, tc);
+	return run_suite(s);
+}
