@@ -104,10 +104,12 @@ dkv_context_encode(const dkv_context_t *c, void **buf, size_t *len)
 	uint8_t *out;
 	size_t n;
 
+	if (buf != NULL)
+		*buf = NULL;
+	if (len != NULL)
+		*len = 0;
 	if (c == NULL || buf == NULL || len == NULL)
 		return DKV_EINVAL;
-	*buf = NULL;
-	*len = 0;
 	n = vv_encoded_size(&c->vv);
 	out = mem_alloc(n);
 	if (out == NULL)

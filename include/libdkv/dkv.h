@@ -160,9 +160,9 @@ void dkv_opts_set_timeout_ms(dkv_opts_t *o, unsigned ms);
  */
 
 /* Stores val under key. Without ctx (NULL) the value becomes a sibling of
- * what other writers stored (conflicts = siblings) but replaces what this
- * same peer wrote before without a context; in lww mode the newest timestamp
- * wins. With the context of a get it supersedes every version that get saw.
+ * what other writers stored (conflicts = siblings) but replaces the values
+ * this same peer (its node_id) wrote before; in lww mode the newest
+ * timestamp wins. With the context of a get it supersedes every version that get saw.
  * The library copies key, value and context. */
 int dkv_put(dkv_t *db, const void *key, size_t klen, const void *val,
             size_t vlen, const dkv_context_t *ctx, const dkv_opts_t *o);
