@@ -7,6 +7,7 @@
 
 #include <string.h>
 
+#include "cluster.h"
 #include "dkv_internal.h"
 #include "util/alloc.h"
 #include "util/clock.h"
@@ -39,6 +40,11 @@ dkv_peers(dkv_t *db, dkv_peer_info_t **list, size_t *count)
 		return DKV_EINVAL;
 	if ((err = api_enter(db)) != DKV_OK)
 		return err;
+	if (db->cluster != NULL) {
+		err = cluster_peers(db->cluster, list, count);
+		api_leave(db);
+		return err;
+	}
 	strings = strlen(db->s.node_id) + strlen(db->s.listen) + strlen(db->s.dc) +
 	          strlen(db->s.rack) + 4;
 	/* One block: the records, then their strings. */
@@ -90,8 +96,24 @@ dkv_stats(dkv_t *db, void (*fn)(const char *name, double value, void *arg), void
 	fn("store_bytes_approx",
 	   db->store != NULL ? (double)db->store->ops->approx_bytes(db->store) : 0.0, arg);
 	fn("uptime_s", (double)(clock_mono_ms() - db->opened_ms) / 1000.0, arg);
+	if (db->cluster != NULL)
+		cluster_stats(db->cluster, fn, arg);
 	api_leave(db);
 	return DKV_OK;
+}
+
+int
+dkv_remove_peer(dkv_t *db, const char *id)
+{
+	int err;
+
+	if (db == NULL || id == NULL || id[0] == '\0')
+		return DKV_EINVAL;
+	if ((err = api_enter(db)) != DKV_OK)
+		return err;
+	err = db->cluster != NULL ? cluster_remove(db->cluster, id) : DKV_ENOTFOUND;
+	api_leave(db);
+	return err;
 }
 
 int

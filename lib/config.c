@@ -417,6 +417,8 @@ dkv_config_set(dkv_config_t *cfg, const char *name, const char *value)
 			          name, kind_rule(o, rule, sizeof(rule)));
 			return DKV_ECONFIG;
 		}
+		if (strcmp(name, "listen") == 0)
+			cfg->s.listen_set = 1;
 		cfg->err[0] = '\0';
 		return DKV_OK;
 	}

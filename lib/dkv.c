@@ -20,6 +20,7 @@
 #include <bsd/stdlib.h>
 #include <bsd/string.h>
 
+#include "cluster.h"
 #include "dkv_internal.h"
 #include "util/alloc.h"
 #include "util/clock.h"
@@ -149,6 +150,26 @@ open_store(struct dkv *db, const dkv_config_t *cfg)
 	return settle_identity(db, cfg);
 }
 
+struct cluster_start {
+	struct dkv *db;
+	int err;
+	char why[256];
+};
+
+static void
+start_cluster(void *arg)
+{
+	struct cluster_start *cs = arg;
+
+	cs->err = cluster_open(cs->db, &cs->db->cluster, cs->why, sizeof(cs->why));
+}
+
+static void
+stop_cluster(void *arg)
+{
+	cluster_close(arg);
+}
+
 int
 dkv_open(const dkv_config_t *cfg, dkv_t **out)
 {
@@ -198,6 +219,15 @@ dkv_open(const dkv_config_t *cfg, dkv_t **out)
 		open_error(cfg, err, "cannot start worker threads");
 		goto fail;
 	}
+	if (db->s.listen_set || db->s.seeds[0] != '\0') {
+		struct cluster_start cs = {.db = db, .err = DKV_OK, .why = ""};
+
+		loop_call(db->loop, start_cluster, &cs);
+		if ((err = cs.err) != DKV_OK) {
+			open_error(cfg, err, "%s", cs.why);
+			goto fail;
+		}
+	}
 	db->opened_ms = clock_mono_ms();
 	((dkv_config_t *)(uintptr_t)cfg)->err[0] = '\0';
 	log_info(&db->log, "peer %s open on %s", db->s.node_id,
@@ -207,7 +237,7 @@ dkv_open(const dkv_config_t *cfg, dkv_t **out)
 
 fail:
 	workers_close(db->workers);
-	loop_close(db->loop);
+	loop_close(db->loop, NULL, NULL);
 	store_close(db->store);
 	keylock_destroy(&db->locks);
 	mem_free(db);
@@ -235,7 +265,8 @@ dkv_close(dkv_t *db)
 	while (atomic_load(&db->active) > 0)
 		nanosleep(&pause, NULL);
 	workers_close(db->workers); /* queued ops complete with DKV_ECLOSED */
-	loop_close(db->loop);       /* runs every pending callback */
+	/* runs every pending callback, then says goodbye to the cluster */
+	loop_close(db->loop, db->cluster != NULL ? stop_cluster : NULL, db->cluster);
 	store_close(db->store);
 	keylock_destroy(&db->locks);
 	log_info(&db->log, "peer %s closed", db->s.node_id);

@@ -32,6 +32,7 @@ struct dkv {
 	struct keylock locks;
 	struct loop *loop;
 	struct workers *workers;
+	struct cluster *cluster; /* NULL for a peer on its own */
 	atomic_bool closed;
 	atomic_long active;  /* API calls in progress */
 	atomic_long pending; /* async operations not yet called back */

@@ -7,11 +7,7 @@
 dkv_opts_t *
 dkv_opts_new(void)
 {
-	dkv_opts_t *o = mem_calloc(1, sizeof(*o));
-
-	if (o != NULL)
-		o->consistency = OPTS_DEFAULT_CONSISTENCY;
-	return o;
+	return mem_calloc(1, sizeof(dkv_opts_t));
 }
 
 void
@@ -23,8 +19,10 @@ dkv_opts_free(dkv_opts_t *o)
 void
 dkv_opts_set_consistency(dkv_opts_t *o, dkv_consistency_t c)
 {
-	if (o != NULL)
+	if (o != NULL) {
+		o->has_consistency = true;
 		o->consistency = (int)c;
+	}
 }
 
 void
@@ -37,7 +35,7 @@ dkv_opts_set_timeout_ms(dkv_opts_t *o, unsigned ms)
 int
 opts_check(const dkv_opts_t *o)
 {
-	if (o == NULL || o->consistency == OPTS_DEFAULT_CONSISTENCY)
+	if (o == NULL || !o->has_consistency)
 		return DKV_OK;
 	if (o->consistency < (int)DKV_ONE || o->consistency > (int)DKV_EACH_QUORUM)
 		return DKV_EINVAL;

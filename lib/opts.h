@@ -2,13 +2,14 @@
 #ifndef DKV_OPTS_H
 #define DKV_OPTS_H
 
+#include <stdbool.h>
+
 #include "libdkv/dkv.h"
 
-#define OPTS_DEFAULT_CONSISTENCY (-1)
-
 struct dkv_opts {
-	int consistency; /* dkv_consistency_t or OPTS_DEFAULT_CONSISTENCY */
-	unsigned timeout_ms; /* 0: configured timeout_ms */
+	bool has_consistency; /* false: the configured default */
+	int consistency;      /* a dkv_consistency_t, checked at use */
+	unsigned timeout_ms;  /* 0: configured timeout_ms */
 };
 
 /* DKV_EINVAL for an unknown consistency level; NULL opts are valid. */

@@ -35,6 +35,7 @@ struct settings {
 	unsigned cache_mb, write_buffer_mb, max_open_files;
 	unsigned workers, max_pending;
 	unsigned log_level;
+	unsigned listen_set; /* listen given: this peer joins a cluster */
 };
 
 struct event_base;

@@ -249,6 +249,12 @@ int dkv_peers(dkv_t *db, dkv_peer_info_t **list, size_t *count)
 /* Frees a list from dkv_peers(); NULL is a no-op. */
 void dkv_peers_free(dkv_peer_info_t *list, size_t count);
 
+/* Removes a dead peer from the cluster for good (it is gossiped as LEFT and
+ * gives up its tokens). DKV_ENOTFOUND for an unknown id, DKV_EBUSY while
+ * that peer is UP or when id is this peer. A removed peer that restarts
+ * later joins again. */
+int dkv_remove_peer(dkv_t *db, const char *id);
+
 /* Calls fn once per statistic (counters since open, gauges now), on the
  * calling thread. The names are listed in dkv_peers(3). */
 int dkv_stats(dkv_t *db, void (*fn)(const char *name, double value, void *arg),

@@ -150,7 +150,7 @@ send_syn(struct gossip *g, const char *addr)
 	struct digest *d;
 
 	memset(&m, 0, sizeof(m));
-	m.type = MSG_SYN;
+	m.type = WMSG_SYN;
 	m.from = self_of(g)->st.id;
 	d = mem_reallocarray(NULL, g->n, sizeof(*d));
 	if (d == NULL)
@@ -230,7 +230,7 @@ heartbeat_round(struct gossip *g, uint64_t now_ms)
 	struct msg m;
 
 	memset(&m, 0, sizeof(m));
-	m.type = MSG_HEARTBEAT;
+	m.type = WMSG_HEARTBEAT;
 	m.from = self_of(g)->st.id;
 	m.generation = self_of(g)->st.generation;
 	m.heartbeat = self_of(g)->st.heartbeat;
@@ -322,7 +322,7 @@ on_syn(struct gossip *g, const struct msg *in, const char *from_addr, uint64_t n
 	uint32_t nreq = 0, nst = 0;
 
 	memset(&ack, 0, sizeof(ack));
-	ack.type = MSG_ACK;
+	ack.type = WMSG_ACK;
 	ack.from = self_of(g)->st.id;
 	mentioned = mem_calloc(g->n, sizeof(*mentioned));
 	ack.digests = mem_reallocarray(NULL, in->ndigests ? in->ndigests : 1, sizeof(*ack.digests));
@@ -374,7 +374,7 @@ on_ack(struct gossip *g, const struct msg *in, const char *from_addr, uint64_t n
 	if (in->ndigests == 0)
 		return;
 	memset(&ack2, 0, sizeof(ack2));
-	ack2.type = MSG_ACK2;
+	ack2.type = WMSG_ACK2;
 	ack2.from = self_of(g)->st.id;
 	ack2.states = mem_reallocarray(NULL, in->ndigests, sizeof(*ack2.states));
 	if (ack2.states == NULL)
@@ -427,20 +427,20 @@ void
 gossip_recv(struct gossip *g, const struct msg *m, const char *from_addr, uint64_t now_ms)
 {
 	switch (m->type) {
-	case MSG_SYN:
+	case WMSG_SYN:
 		on_syn(g, m, from_addr, now_ms);
 		break;
-	case MSG_ACK:
+	case WMSG_ACK:
 		on_ack(g, m, from_addr, now_ms);
 		break;
-	case MSG_ACK2:
+	case WMSG_ACK2:
 		for (uint32_t i = 0; i < m->nstates; i++)
 			apply_state(g, &m->states[i], now_ms);
 		break;
-	case MSG_HEARTBEAT:
+	case WMSG_HEARTBEAT:
 		on_heartbeat(g, m, now_ms);
 		break;
-	case MSG_SHUTDOWN:
+	case WMSG_SHUTDOWN:
 		on_shutdown(g, m);
 		break;
 	default:
@@ -484,7 +484,7 @@ gossip_shutdown(struct gossip *g)
 	struct msg m;
 
 	memset(&m, 0, sizeof(m));
-	m.type = MSG_SHUTDOWN;
+	m.type = WMSG_SHUTDOWN;
 	m.from = self_of(g)->st.id;
 	m.generation = self_of(g)->st.generation;
 	for (uint32_t i = 1; i < g->n; i++)

@@ -43,8 +43,11 @@ static int
 entry_cmp(const void *a, const void *b)
 {
 	const struct ring_entry *x = a, *y = b;
+	int c = token_cmp(x->token, y->token);
 
-	return token_cmp(x->token, y->token);
+	if (c != 0)
+		return c;
+	return x->peer < y->peer ? -1 : x->peer > y->peer;
 }
 
 static int
@@ -104,13 +107,14 @@ ring_build(struct ring *r, const struct ring_peer *peers, uint32_t npeers)
 				r->racks_in_dc[r->peer_dc[i]]++;
 				break;
 			}
-	r->n = total;
 	qsort(r->entries, total, sizeof(*r->entries), entry_cmp);
-	for (uint32_t i = 1; i < total; i++)
-		if (token_cmp(r->entries[i - 1].token, r->entries[i].token) == 0) {
-			err = DKV_EINVAL;
-			goto fail;
-		}
+	/* Two peers claiming one token: the earlier peer (callers pass peers
+	 * sorted by id, so every peer decides alike) keeps it. */
+	k = 0;
+	for (uint32_t i = 0; i < total; i++)
+		if (k == 0 || token_cmp(r->entries[k - 1].token, r->entries[i].token) != 0)
+			r->entries[k++] = r->entries[i];
+	r->n = k;
 	mem_free(racks);
 	return DKV_OK;
 fail:

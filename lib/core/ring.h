@@ -59,9 +59,9 @@ struct replication {
 	} dcs[RING_MAX_DCS];
 };
 
-/* Builds the ring of these peers (peers without tokens are left out).
- * DKV_EINVAL for two peers holding the same token or more than
- * RING_MAX_DCS datacenters; DKV_ENOMEM. */
+/* Builds the ring of these peers (peers without tokens are left out). A
+ * token claimed twice goes to the peer listed first. DKV_EINVAL for more
+ * than RING_MAX_DCS datacenters; DKV_ENOMEM. */
 int ring_build(struct ring *r, const struct ring_peer *peers, uint32_t npeers);
 void ring_free(struct ring *r);
 

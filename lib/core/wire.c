@@ -35,7 +35,7 @@ wire_decode_header(const uint8_t in[WIRE_HEADER], uint32_t max_body, struct fram
 	if (magic != WIRE_MAGIC || h->version != WIRE_VERSION || rd_u16(&r) != 0)
 		return DKV_EINVAL;
 	h->body_len = rd_u32(&r);
-	if (h->type == 0 || h->type >= MSG_TYPE_MAX || h->body_len > max_body)
+	if (h->type == 0 || h->type >= WMSG_TYPE_MAX || h->body_len > max_body)
 		return DKV_EINVAL;
 	return DKV_OK;
 }
@@ -96,24 +96,24 @@ body_size(const struct msg *m)
 	size_t n = 1 + m->from.len;
 
 	switch (m->type) {
-	case MSG_HELLO:
+	case WMSG_HELLO:
 		return n + 8 + str_size(m->text) + str_size(m->addr);
-	case MSG_HELLO_OK:
+	case WMSG_HELLO_OK:
 		return n + 8;
-	case MSG_REFUSE:
+	case WMSG_REFUSE:
 		return n + str_size(m->text);
-	case MSG_SYN:
-	case MSG_ACK:
-	case MSG_ACK2:
+	case WMSG_SYN:
+	case WMSG_ACK:
+	case WMSG_ACK2:
 		n += 4 + 4;
 		for (uint32_t i = 0; i < m->ndigests; i++)
 			n += 1 + m->digests[i].id.len + 16;
 		for (uint32_t i = 0; i < m->nstates; i++)
 			n += state_size(&m->states[i]);
 		return n;
-	case MSG_HEARTBEAT:
+	case WMSG_HEARTBEAT:
 		return n + 16;
-	case MSG_SHUTDOWN:
+	case WMSG_SHUTDOWN:
 		return n + 8;
 	default:
 		return 0;
@@ -139,21 +139,21 @@ wire_encode(const struct msg *m, uint8_t **out, size_t *len)
 	w.len = 0;
 	wr_actor(&w, &m->from);
 	switch (m->type) {
-	case MSG_HELLO:
+	case WMSG_HELLO:
 		wr_u64(&w, m->generation);
 		wr_str(&w, m->text);
 		wr_str(&w, m->addr);
 		break;
-	case MSG_HELLO_OK:
-	case MSG_SHUTDOWN:
+	case WMSG_HELLO_OK:
+	case WMSG_SHUTDOWN:
 		wr_u64(&w, m->generation);
 		break;
-	case MSG_REFUSE:
+	case WMSG_REFUSE:
 		wr_str(&w, m->text);
 		break;
-	case MSG_SYN:
-	case MSG_ACK:
-	case MSG_ACK2:
+	case WMSG_SYN:
+	case WMSG_ACK:
+	case WMSG_ACK2:
 		wr_u32(&w, m->ndigests);
 		for (uint32_t i = 0; i < m->ndigests; i++) {
 			wr_actor(&w, &m->digests[i].id);
@@ -164,7 +164,7 @@ wire_encode(const struct msg *m, uint8_t **out, size_t *len)
 		for (uint32_t i = 0; i < m->nstates; i++)
 			wr_state(&w, &m->states[i]);
 		break;
-	case MSG_HEARTBEAT:
+	case WMSG_HEARTBEAT:
 		wr_u64(&w, m->generation);
 		wr_u64(&w, m->heartbeat);
 		break;
@@ -240,22 +240,22 @@ wire_decode(uint8_t type, const uint8_t *body, size_t len, struct msg *m)
 	if (!rd_actor(&r, &m->from))
 		goto fail;
 	switch (type) {
-	case MSG_HELLO:
+	case WMSG_HELLO:
 		m->generation = rd_u64(&r);
 		if (!rd_str(&r, m->text, sizeof(m->text)) || !rd_str(&r, m->addr, sizeof(m->addr)))
 			goto fail;
 		break;
-	case MSG_HELLO_OK:
-	case MSG_SHUTDOWN:
+	case WMSG_HELLO_OK:
+	case WMSG_SHUTDOWN:
 		m->generation = rd_u64(&r);
 		break;
-	case MSG_REFUSE:
+	case WMSG_REFUSE:
 		if (!rd_str(&r, m->text, sizeof(m->text)))
 			goto fail;
 		break;
-	case MSG_SYN:
-	case MSG_ACK:
-	case MSG_ACK2:
+	case WMSG_SYN:
+	case WMSG_ACK:
+	case WMSG_ACK2:
 		m->ndigests = rd_u32(&r);
 		/* each digest takes at least 18 bytes */
 		if (r.bad || m->ndigests > WIRE_MAX_PEERS || (size_t)m->ndigests * 18 > r.left)
@@ -293,7 +293,7 @@ wire_decode(uint8_t type, const uint8_t *body, size_t len, struct msg *m)
 			}
 		}
 		break;
-	case MSG_HEARTBEAT:
+	case WMSG_HEARTBEAT:
 		m->generation = rd_u64(&r);
 		m->heartbeat = rd_u64(&r);
 		break;

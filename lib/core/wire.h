@@ -27,15 +27,15 @@
 #define WIRE_ADDR_MAX 255
 
 enum wire_type {
-	MSG_HELLO = 1, /* handshake: who I am, which cluster */
-	MSG_HELLO_OK,  /* handshake accepted */
-	MSG_REFUSE,    /* handshake refused, with the reason */
-	MSG_SYN,       /* gossip round 1: my digests */
-	MSG_ACK,       /* round 2: digests I want, states you lack */
-	MSG_ACK2,      /* round 3: the states asked for */
-	MSG_HEARTBEAT, /* direct liveness ping for the failure detector */
-	MSG_SHUTDOWN,  /* a clean stop: mark me down now */
-	MSG_TYPE_MAX
+	WMSG_HELLO = 1, /* handshake: who I am, which cluster */
+	WMSG_HELLO_OK,  /* handshake accepted */
+	WMSG_REFUSE,    /* handshake refused, with the reason */
+	WMSG_SYN,       /* gossip round 1: my digests */
+	WMSG_ACK,       /* round 2: digests I want, states you lack */
+	WMSG_ACK2,      /* round 3: the states asked for */
+	WMSG_HEARTBEAT, /* direct liveness ping for the failure detector */
+	WMSG_SHUTDOWN,  /* a clean stop: mark me down now */
+	WMSG_TYPE_MAX
 };
 
 enum peer_status { STATUS_JOINING, STATUS_NORMAL, STATUS_LEAVING, STATUS_LEFT, STATUS_MAX };

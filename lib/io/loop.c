@@ -30,6 +30,17 @@ struct loop {
 	pthread_cond_t cond;
 	bool detached;
 	struct mb_msg stop_msg;
+	void (*last)(void *arg);
+	void *last_arg;
+};
+
+/* A loop_call in flight: lives on the caller's stack until done. */
+struct call {
+	struct mb_msg msg;
+	void (*fn)(void *arg);
+	void *arg;
+	struct loop *l;
+	bool done;
 };
 
 static void
@@ -119,11 +130,48 @@ loop_is_attached(const struct loop *l)
 	return l->attached;
 }
 
+struct event_base *
+loop_base(const struct loop *l)
+{
+	return l->base;
+}
+
+static void
+on_call(struct mb_msg *m)
+{
+	struct call *c = (struct call *)m;
+
+	c->fn(c->arg);
+	pthread_mutex_lock(&c->l->lock);
+	c->done = true;
+	pthread_cond_broadcast(&c->l->cond);
+	pthread_mutex_unlock(&c->l->lock);
+}
+
+void
+loop_call(struct loop *l, void (*fn)(void *arg), void *arg)
+{
+	struct call c = {.fn = fn, .arg = arg, .l = l, .done = false};
+
+	if (loop_on_thread(l)) {
+		fn(arg);
+		return;
+	}
+	c.msg.fn = on_call;
+	loop_post(l, &c.msg);
+	pthread_mutex_lock(&l->lock);
+	while (!c.done)
+		pthread_cond_wait(&l->cond, &l->lock);
+	pthread_mutex_unlock(&l->lock);
+}
+
 static void
 on_stop(struct mb_msg *m)
 {
 	struct loop *l = (struct loop *)((char *)m - offsetof(struct loop, stop_msg));
 
+	if (l->last != NULL)
+		l->last(l->last_arg);
 	if (!l->attached) {
 		event_base_loopbreak(l->base);
 		return;
@@ -131,19 +179,23 @@ on_stop(struct mb_msg *m)
 	event_del(l->wake);
 	pthread_mutex_lock(&l->lock);
 	l->detached = true;
-	pthread_cond_signal(&l->cond);
+	pthread_cond_broadcast(&l->cond);
 	pthread_mutex_unlock(&l->lock);
 }
 
 void
-loop_close(struct loop *l)
+loop_close(struct loop *l, void (*last)(void *arg), void *arg)
 {
 	if (l == NULL)
 		return;
 	l->stop_msg.fn = on_stop;
+	l->last = last;
+	l->last_arg = arg;
 	if (l->attached && loop_on_thread(l)) {
-		event_del(l->wake);
 		mailbox_drain(&l->mb);
+		if (last != NULL)
+			last(arg);
+		event_del(l->wake);
 	} else if (l->attached) {
 		loop_post(l, &l->stop_msg);
 		pthread_mutex_lock(&l->lock);

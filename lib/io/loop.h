@@ -22,8 +22,13 @@ int loop_open(struct event_base *attach, const struct logger *log, struct loop *
 void loop_post(struct loop *l, struct mb_msg *m);
 bool loop_on_thread(const struct loop *l);
 bool loop_is_attached(const struct loop *l);
-/* Runs everything still queued (on the loop thread), then stops the
- * thread or detaches from the application's base, and frees l. */
-void loop_close(struct loop *l);
+struct event_base *loop_base(const struct loop *l);
+/* Runs fn(arg) on the loop thread and waits for it (directly when called
+ * there). */
+void loop_call(struct loop *l, void (*fn)(void *arg), void *arg);
+/* Runs everything still queued, then last(arg) (may be NULL), all on the
+ * loop thread; then stops the thread or detaches from the application's
+ * base, and frees l. */
+void loop_close(struct loop *l, void (*last)(void *arg), void *arg);
 
 #endif

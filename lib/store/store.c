@@ -54,3 +54,21 @@ store_meta_put(struct store *s, const char *name, const char *value)
 
 	return store_put(s, key, klen, value, strlen(value), true);
 }
+
+int
+store_meta_get_raw(struct store *s, const char *name, void **val, size_t *len)
+{
+	char key[META_NAME_MAX + 1];
+	size_t klen = meta_key(key, name);
+
+	return store_get(s, key, klen, val, len);
+}
+
+int
+store_meta_put_raw(struct store *s, const char *name, const void *val, size_t len)
+{
+	char key[META_NAME_MAX + 1];
+	size_t klen = meta_key(key, name);
+
+	return store_put(s, key, klen, val, len, true);
+}

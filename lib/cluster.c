@@ -1,0 +1,593 @@
+/*
+ * Cluster membership shell (see cluster.h). Everything that changes the
+ * gossip state runs on the loop thread and holds `lock`, which readers on
+ * other threads (dkv_peers, dkv_stats, dkv_remove_peer) take too.
+ */
+#include "config.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <bsd/string.h>
+#include <event2/event.h>
+
+#include "cluster.h"
+#include "core/gossip.h"
+#include "core/ring.h"
+#include "dkv_internal.h"
+#include "io/transport.h"
+#include "util/alloc.h"
+#include "util/clock.h"
+
+#define TICK_MS 50
+#define HEARTBEAT_MS 250
+#define MAX_QUEUE (4u << 20)
+
+struct cluster {
+	struct dkv *db;
+	const struct logger *log;
+	struct transport *tr;
+	struct event *timer;
+	pthread_mutex_t lock;
+	struct gossip g;
+	uint64_t seen_changes;
+	bool *was_up;      /* per member index, for logging transitions */
+	double *ownership; /* per member index */
+	uint32_t nknown;
+	struct ring ring;
+	bool contacted, warned_alone;
+	uint64_t opened_ms, join_at_ms;
+	struct transport_stats tstats;
+};
+
+static uint64_t
+id_hash(const struct actor *a)
+{
+	uint64_t h = 1469598103934665603ull;
+
+	for (uint8_t i = 0; i < a->len; i++)
+		h = (h ^ (uint8_t)a->id[i]) * 1099511628211ull;
+	return h;
+}
+
+static int
+member_id_cmp(const void *a, const void *b)
+{
+	const struct ring_peer *x = a, *y = b;
+
+	return actor_cmp(&x->id, &y->id);
+}
+
+/* Rebuilds the ring and the per-member ownership after a change. */
+static void
+rebuild(struct cluster *c)
+{
+	struct gossip *g = &c->g;
+	struct ring_peer *peers;
+	uint32_t np = 0;
+	double *own, *per_member;
+	bool *was_up;
+
+	if (g->changes == c->seen_changes)
+		return;
+	c->seen_changes = g->changes;
+	peers = mem_calloc(g->n, sizeof(*peers));
+	per_member = mem_calloc(g->n, sizeof(*per_member));
+	was_up = mem_reallocarray(c->was_up, g->n, sizeof(*was_up));
+	if (peers == NULL || per_member == NULL || was_up == NULL) {
+		mem_free(peers);
+		mem_free(per_member);
+		if (was_up != NULL)
+			c->was_up = was_up;
+		c->seen_changes--; /* try again next tick */
+		return;
+	}
+	c->was_up = was_up;
+	for (uint32_t i = c->nknown; i < g->n; i++)
+		c->was_up[i] = i == 0;
+	for (uint32_t i = 0; i < g->n; i++) {
+		const struct member *m = &g->members[i];
+
+		if (i > 0 && m->up != c->was_up[i])
+			log_info(c->log, "peer %.*s at %s is %s", m->st.id.len, m->st.id.id, m->st.addr,
+			         m->up ? "UP" : "DOWN");
+		c->was_up[i] = m->up;
+		if (m->st.ntokens == 0 ||
+		    (m->st.status != STATUS_NORMAL && m->st.status != STATUS_LEAVING))
+			continue;
+		peers[np].id = m->st.id;
+		strlcpy(peers[np].dc, m->st.dc, sizeof(peers[np].dc));
+		strlcpy(peers[np].rack, m->st.rack, sizeof(peers[np].rack));
+		peers[np].ntokens = m->st.ntokens;
+		peers[np].tokens = m->st.tokens;
+		np++;
+	}
+	c->nknown = g->n;
+	/* the same order on every peer, so every peer builds the same ring */
+	qsort(peers, np, sizeof(*peers), member_id_cmp);
+	ring_free(&c->ring);
+	if (ring_build(&c->ring, peers, np) == DKV_OK && np > 0) {
+		own = mem_calloc(np, sizeof(*own));
+		if (own != NULL) {
+			ring_ownership(&c->ring, own);
+			for (uint32_t k = 0; k < np; k++) {
+				struct member *m = gossip_find(g, &peers[k].id);
+
+				per_member[m - g->members] = own[k];
+			}
+			mem_free(own);
+		}
+	}
+	mem_free(c->ownership);
+	c->ownership = per_member;
+	mem_free(peers);
+}
+
+static void
+send_outbox(struct cluster *c)
+{
+	struct outmsg *out;
+	uint32_t n;
+
+	gossip_take_outbox(&c->g, &out, &n);
+	for (uint32_t i = 0; i < n; i++)
+		transport_send(c->tr, out[i].addr, out[i].frame, out[i].len);
+	mem_free(out);
+}
+
+static int
+save_tokens(struct cluster *c, const struct token *t, uint32_t n)
+{
+	uint8_t *buf = mem_alloc((size_t)n * TOKEN_BYTES);
+	int err;
+
+	if (buf == NULL)
+		return DKV_ENOMEM;
+	for (uint32_t i = 0; i < n; i++)
+		token_to_bytes(t[i], buf + (size_t)i * TOKEN_BYTES);
+	err = store_meta_put_raw(c->db->store, "tokens", buf, (size_t)n * TOKEN_BYTES);
+	mem_free(buf);
+	return err;
+}
+
+static int
+joiner_cmp(const void *a, const void *b)
+{
+	const struct member *const *x = a, *const *y = b;
+
+	return actor_cmp(&(*x)->st.id, &(*y)->st.id);
+}
+
+/*
+ * Tokens for this peer. Peers that join at the same time see the same
+ * ring, and would carve the same slices out of it; so each joiner plans
+ * for every joining storage peer it knows, in id order, against a ring
+ * that grows as it goes, and keeps its own part. Joiners that know the
+ * same set of joiners compute complementary tokens.
+ */
+static int
+plan_tokens(struct cluster *c, struct token *mine)
+{
+	struct gossip *g = &c->g;
+	const struct member **joiners;
+	struct ring_peer *peers;
+	struct token *planned;
+	uint32_t vnodes = c->db->s.vnodes, nj = 0, np = 0;
+	int err = DKV_ENOMEM;
+
+	joiners = mem_calloc(g->n, sizeof(*joiners));
+	peers = mem_calloc(g->n, sizeof(*peers));
+	planned = mem_reallocarray(NULL, (size_t)g->n * vnodes, sizeof(*planned));
+	if (joiners == NULL || peers == NULL || planned == NULL)
+		goto out;
+	for (uint32_t i = 0; i < g->n; i++) {
+		const struct member *m = &g->members[i];
+
+		if (m->st.role != PEER_STORAGE || m->st.status == STATUS_LEFT)
+			continue;
+		if (m->st.ntokens == 0 && m->st.status == STATUS_JOINING) {
+			joiners[nj++] = m;
+			continue;
+		}
+		if (m->st.ntokens == 0 || m->st.status == STATUS_JOINING)
+			continue;
+		peers[np].id = m->st.id;
+		strlcpy(peers[np].dc, m->st.dc, sizeof(peers[np].dc));
+		strlcpy(peers[np].rack, m->st.rack, sizeof(peers[np].rack));
+		peers[np].ntokens = m->st.ntokens;
+		peers[np].tokens = m->st.tokens;
+		np++;
+	}
+	qsort(peers, np, sizeof(*peers), member_id_cmp);
+	qsort(joiners, nj, sizeof(*joiners), joiner_cmp);
+	for (uint32_t j = 0; j < nj; j++) {
+		struct token *t = planned + (size_t)j * vnodes;
+		struct ring r;
+
+		if ((err = ring_build(&r, peers, np)) != DKV_OK)
+			goto out;
+		err = ring_allocate_tokens(&r, vnodes, id_hash(&joiners[j]->st.id), t);
+		ring_free(&r);
+		if (err != DKV_OK)
+			goto out;
+		if (joiners[j] == &g->members[0]) {
+			/* Joiners that saw different sets may plan the same
+			 * slot: a per-peer nudge far below a range's size keeps
+			 * their tokens apart. */
+			uint64_t nudge = id_hash(&joiners[j]->st.id) >> 16;
+
+			for (uint32_t v = 0; v < vnodes; v++)
+				t[v].lo ^= nudge;
+			memcpy(mine, t, vnodes * sizeof(*t));
+			goto out;
+		}
+		peers[np].id = joiners[j]->st.id;
+		strlcpy(peers[np].dc, joiners[j]->st.dc, sizeof(peers[np].dc));
+		strlcpy(peers[np].rack, joiners[j]->st.rack, sizeof(peers[np].rack));
+		peers[np].ntokens = vnodes;
+		peers[np].tokens = t;
+		np++;
+	}
+	err = DKV_EINVAL; /* not reached: this peer is always a joiner */
+out:
+	mem_free(joiners);
+	mem_free(peers);
+	mem_free(planned);
+	return err;
+}
+
+/* A storage peer without tokens picks them once it knows the ring. */
+static void
+maybe_join(struct cluster *c, uint64_t now)
+{
+	struct member *self = &c->g.members[0];
+	struct token *toks;
+	uint32_t vnodes = c->db->s.vnodes;
+	int err;
+
+	if (self->st.role != PEER_STORAGE || self->st.ntokens > 0)
+		return;
+	if (c->g.cfg.nseeds > 0 && !c->contacted) {
+		if (!c->warned_alone && now > c->opened_ms + 10000) {
+			log_warn(c->log, "no seed has answered yet; still joining");
+			c->warned_alone = true;
+		}
+		return;
+	}
+	if (now < c->join_at_ms)
+		return;
+	toks = mem_reallocarray(NULL, vnodes, sizeof(*toks));
+	if (toks == NULL)
+		return;
+	err = plan_tokens(c, toks);
+	if (err == DKV_OK)
+		err = save_tokens(c, toks, vnodes);
+	if (err == DKV_OK)
+		err = gossip_set_tokens(&c->g, toks, vnodes);
+	if (err == DKV_OK) {
+		gossip_set_status(&c->g, STATUS_NORMAL);
+		log_info(c->log, "joined the ring with %u tokens", vnodes);
+	} else {
+		log_error(c->log, "cannot choose tokens: %s", dkv_strerror(err));
+	}
+	mem_free(toks);
+}
+
+static void
+on_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct cluster *c = arg;
+	uint64_t now = clock_mono_ms();
+
+	(void)fd;
+	(void)what;
+	pthread_mutex_lock(&c->lock);
+	gossip_tick(&c->g, now);
+	maybe_join(c, now);
+	rebuild(c);
+	send_outbox(c);
+	transport_get_stats(c->tr, &c->tstats);
+	pthread_mutex_unlock(&c->lock);
+}
+
+static void
+on_msg(void *arg, const struct msg *m, const char *from_addr)
+{
+	struct cluster *c = arg;
+	uint64_t now = clock_mono_ms();
+
+	pthread_mutex_lock(&c->lock);
+	gossip_recv(&c->g, m, from_addr, now);
+	if (!c->contacted &&
+	    (m->type == WMSG_SYN || m->type == WMSG_ACK || m->type == WMSG_ACK2)) {
+		c->contacted = true;
+		/* two rounds to learn the ring and the other joiners */
+		c->join_at_ms = now + 2u * c->g.cfg.interval_ms;
+	}
+	rebuild(c);
+	send_outbox(c);
+	pthread_mutex_unlock(&c->lock);
+}
+
+static uint64_t
+next_generation(struct cluster *c)
+{
+	char buf[32];
+	uint64_t gen = clock_wall_us() / 1000, last = 0;
+
+	if (c->db->store != NULL &&
+	    store_meta_get(c->db->store, "generation", buf, sizeof(buf)) == DKV_OK)
+		last = strtoull(buf, NULL, 10);
+	if (gen <= last)
+		gen = last + 1; /* the wall clock stepped back: still newer */
+	snprintf(buf, sizeof(buf), "%" PRIu64, gen);
+	if (c->db->store != NULL)
+		store_meta_put(c->db->store, "generation", buf);
+	return gen;
+}
+
+static int
+load_tokens(struct cluster *c, struct token **out, uint32_t *n)
+{
+	void *raw;
+	size_t len;
+	int err;
+
+	*out = NULL;
+	*n = 0;
+	if (c->db->store == NULL)
+		return DKV_OK;
+	err = store_meta_get_raw(c->db->store, "tokens", &raw, &len);
+	if (err == DKV_ENOTFOUND)
+		return DKV_OK;
+	if (err != DKV_OK)
+		return err;
+	if (len % TOKEN_BYTES != 0 || len / TOKEN_BYTES > WIRE_MAX_TOKENS) {
+		store_free_value(c->db->store, raw);
+		return DKV_EIO;
+	}
+	*n = (uint32_t)(len / TOKEN_BYTES);
+	*out = mem_reallocarray(NULL, *n ? *n : 1, sizeof(**out));
+	if (*out == NULL) {
+		store_free_value(c->db->store, raw);
+		return DKV_ENOMEM;
+	}
+	for (uint32_t i = 0; i < *n; i++)
+		(*out)[i] = token_from_bytes((uint8_t *)raw + (size_t)i * TOKEN_BYTES);
+	store_free_value(c->db->store, raw);
+	return DKV_OK;
+}
+
+static void
+parse_seeds(struct gossip_config *gc, const char *seeds, const char *self_addr)
+{
+	char buf[sizeof(((struct settings *)0)->seeds)], *save = NULL;
+
+	strlcpy(buf, seeds, sizeof(buf));
+	for (char *s = strtok_r(buf, ",", &save); s != NULL; s = strtok_r(NULL, ",", &save)) {
+		while (*s == ' ')
+			s++;
+		for (char *e = s + strlen(s); e > s && e[-1] == ' '; e--)
+			e[-1] = '\0';
+		if (*s == '\0' || strcmp(s, self_addr) == 0 || gc->nseeds == GOSSIP_MAX_SEEDS)
+			continue;
+		strlcpy(gc->seeds[gc->nseeds++], s, sizeof(gc->seeds[0]));
+	}
+}
+
+int
+cluster_open(struct dkv *db, struct cluster **out, char *why, size_t whylen)
+{
+	const struct settings *s = &db->s;
+	struct transport_config tc;
+	struct gossip_config gc;
+	struct timeval tick = {0, TICK_MS * 1000};
+	struct token *tokens = NULL;
+	uint32_t ntokens = 0;
+	struct cluster *c;
+	int err;
+
+	*out = NULL;
+	c = mem_calloc(1, sizeof(*c));
+	if (c == NULL)
+		return DKV_ENOMEM;
+	c->db = db;
+	c->log = &db->log;
+	pthread_mutex_init(&c->lock, NULL);
+	c->opened_ms = clock_mono_ms();
+
+	memset(&tc, 0, sizeof(tc));
+	tc.listen = s->listen;
+	tc.cluster_name = s->cluster_name;
+	tc.self = db->self;
+	tc.generation = next_generation(c);
+	tc.max_frame = s->max_value_bytes * 4u + (1u << 20);
+	tc.max_queue = MAX_QUEUE > tc.max_frame ? MAX_QUEUE : tc.max_frame;
+	tc.backoff_min_ms = 100;
+	tc.backoff_max_ms = 2000;
+	tc.log = c->log;
+	tc.on_msg = on_msg;
+	tc.arg = c;
+	if ((err = transport_open(loop_base(db->loop), &tc, &c->tr, why, whylen)) != DKV_OK)
+		goto fail;
+
+	if ((err = load_tokens(c, &tokens, &ntokens)) != DKV_OK) {
+		snprintf(why, whylen, "cannot read this peer's tokens from %s", s->data_dir);
+		goto fail;
+	}
+	memset(&gc, 0, sizeof(gc));
+	gc.self.id = db->self;
+	strlcpy(gc.self.addr, transport_addr(c->tr), sizeof(gc.self.addr));
+	strlcpy(gc.self.dc, s->dc, sizeof(gc.self.dc));
+	strlcpy(gc.self.rack, s->rack, sizeof(gc.self.rack));
+	gc.self.role = s->role == ROLE_CLIENT ? PEER_CLIENT : PEER_STORAGE;
+	gc.self.status = s->role == ROLE_CLIENT || ntokens > 0 ? STATUS_NORMAL : STATUS_JOINING;
+	gc.self.generation = tc.generation;
+	gc.interval_ms = s->gossip_interval_ms;
+	gc.heartbeat_ms = HEARTBEAT_MS < s->gossip_interval_ms ? HEARTBEAT_MS : s->gossip_interval_ms;
+	gc.phi_threshold = s->phi_threshold;
+	gc.fd.min_stddev_ms = 200;
+	gc.fd.acceptable_pause_ms = 1000;
+	gc.fd.first_interval_ms = gc.heartbeat_ms;
+	gc.rng_seed = id_hash(&db->self) ^ tc.generation;
+	parse_seeds(&gc, s->seeds, gc.self.addr);
+	if ((err = gossip_init(&c->g, &gc, c->opened_ms)) != DKV_OK)
+		goto fail;
+	if (ntokens > 0 && (err = gossip_set_tokens(&c->g, tokens, ntokens)) != DKV_OK)
+		goto fail;
+	c->timer = event_new(loop_base(db->loop), -1, EV_PERSIST, on_tick, c);
+	if (c->timer == NULL || event_add(c->timer, &tick) != 0) {
+		err = DKV_ENOMEM;
+		goto fail;
+	}
+	mem_free(tokens);
+	log_info(c->log, "peer %s listening on %s (cluster %s, %u seeds)", s->node_id,
+	         transport_addr(c->tr), s->cluster_name, gc.nseeds);
+	*out = c;
+	return DKV_OK;
+fail:
+	if (err != DKV_OK && why[0] == '\0')
+		snprintf(why, whylen, "cannot start cluster membership: %s", dkv_strerror(err));
+	mem_free(tokens);
+	if (c->timer != NULL)
+		event_free(c->timer);
+	if (c->g.members != NULL)
+		gossip_free(&c->g);
+	transport_close(c->tr);
+	pthread_mutex_destroy(&c->lock);
+	mem_free(c);
+	return err;
+}
+
+void
+cluster_close(struct cluster *c)
+{
+	if (c == NULL)
+		return;
+	pthread_mutex_lock(&c->lock);
+	gossip_shutdown(&c->g);
+	send_outbox(c);
+	pthread_mutex_unlock(&c->lock);
+	event_free(c->timer);
+	transport_close(c->tr); /* pushes the goodbyes out */
+	gossip_free(&c->g);
+	ring_free(&c->ring);
+	mem_free(c->ownership);
+	mem_free(c->was_up);
+	pthread_mutex_destroy(&c->lock);
+	mem_free(c);
+}
+
+static dkv_peer_state_t
+public_state(const struct member *m)
+{
+	if (!m->up)
+		return DKV_PEER_DOWN;
+	if (m->st.status == STATUS_JOINING)
+		return DKV_PEER_JOINING;
+	if (m->st.status == STATUS_LEAVING)
+		return DKV_PEER_LEAVING;
+	return DKV_PEER_UP;
+}
+
+int
+cluster_peers(struct cluster *c, dkv_peer_info_t **list, size_t *count)
+{
+	dkv_peer_info_t *l;
+	size_t n = 0, strings = 0;
+	char *area;
+
+	pthread_mutex_lock(&c->lock);
+	for (uint32_t i = 0; i < c->g.n; i++) {
+		const struct peer_state *st = &c->g.members[i].st;
+
+		if (st->status == STATUS_LEFT)
+			continue;
+		n++;
+		strings += st->id.len + strlen(st->addr) + strlen(st->dc) + strlen(st->rack) + 4;
+	}
+	l = mem_calloc(1, n * sizeof(*l) + strings);
+	if (l == NULL) {
+		pthread_mutex_unlock(&c->lock);
+		return DKV_ENOMEM;
+	}
+	area = (char *)(l + n);
+	n = 0;
+	for (uint32_t i = 0; i < c->g.n; i++) {
+		const struct member *m = &c->g.members[i];
+		dkv_peer_info_t *p = &l[n];
+
+		if (m->st.status == STATUS_LEFT)
+			continue;
+		memcpy(area, m->st.id.id, m->st.id.len);
+		area[m->st.id.len] = '\0';
+		p->id = area;
+		area += m->st.id.len + 1;
+		p->addr = strcpy(area, m->st.addr);
+		area += strlen(area) + 1;
+		p->dc = strcpy(area, m->st.dc);
+		area += strlen(area) + 1;
+		p->rack = strcpy(area, m->st.rack);
+		area += strlen(area) + 1;
+		p->state = i == 0 ? (m->st.status == STATUS_JOINING ? DKV_PEER_JOINING : DKV_PEER_UP)
+		                  : public_state(m);
+		p->phi = i == 0 ? 0.0 : m->phi;
+		p->tokens = m->st.ntokens;
+		p->ownership = i < c->nknown && c->ownership != NULL ? c->ownership[i] : 0.0;
+		n++;
+	}
+	pthread_mutex_unlock(&c->lock);
+	*list = l;
+	*count = n;
+	return DKV_OK;
+}
+
+int
+cluster_remove(struct cluster *c, const char *id)
+{
+	struct actor a;
+	int err;
+
+	if (actor_set(&a, id, strlen(id)) != DKV_OK)
+		return DKV_EINVAL;
+	pthread_mutex_lock(&c->lock);
+	err = gossip_remove(&c->g, &a);
+	pthread_mutex_unlock(&c->lock);
+	if (err == DKV_OK)
+		log_info(c->log, "peer %s removed from the cluster", id);
+	return err;
+}
+
+void
+cluster_stats(struct cluster *c, void (*fn)(const char *name, double value, void *arg), void *arg)
+{
+	unsigned up = 0, down = 0, joining = 0;
+	struct transport_stats ts;
+
+	pthread_mutex_lock(&c->lock);
+	for (uint32_t i = 1; i < c->g.n; i++) {
+		const struct member *m = &c->g.members[i];
+
+		if (m->st.status == STATUS_LEFT)
+			continue;
+		if (!m->up)
+			down++;
+		else if (m->st.status == STATUS_JOINING)
+			joining++;
+		else
+			up++;
+	}
+	ts = c->tstats;
+	pthread_mutex_unlock(&c->lock);
+	fn("peers_up", up + 1, arg);
+	fn("peers_down", down, arg);
+	fn("peers_joining", joining, arg);
+	fn("frames_in", (double)ts.frames_in, arg);
+	fn("frames_out", (double)ts.frames_out, arg);
+	fn("frames_dropped", (double)ts.frames_dropped, arg);
+	fn("handshakes_refused", (double)ts.refused, arg);
+	fn("bad_frames", (double)ts.bad_frames, arg);
+}

@@ -1,0 +1,31 @@
+/*
+ * A peer's life in the cluster: the shell around the gossip core.
+ *
+ * It owns the transport and a timer on the handle's loop, feeds them to
+ * gossip (time in, frames out), chooses this peer's tokens when it first
+ * joins (balanced against the ring it has learned, then kept in the store
+ * so a restart keeps them), and rebuilds the ring whenever membership
+ * changes. Other threads read the view under a lock (dkv_peers).
+ * A peer is in cluster mode when `listen` or `seeds` is configured.
+ */
+#ifndef DKV_CLUSTER_H
+#define DKV_CLUSTER_H
+
+#include <stddef.h>
+
+#include "libdkv/dkv.h"
+
+struct dkv;
+struct cluster;
+
+/* Runs on the loop thread (via loop_call). On failure why says why. */
+int cluster_open(struct dkv *db, struct cluster **out, char *why, size_t whylen);
+/* Says goodbye (SHUTDOWN) and frees it all; on the loop thread. */
+void cluster_close(struct cluster *c);
+
+int cluster_peers(struct cluster *c, dkv_peer_info_t **list, size_t *count);
+int cluster_remove(struct cluster *c, const char *id);
+void cluster_stats(struct cluster *c, void (*fn)(const char *name, double value, void *arg),
+                   void *arg);
+
+#endif
