@@ -59,3 +59,13 @@ installcheck-local:
 		./persist-static $$tmp/data2 write && ./persist-static $$tmp/data2 read; \
 	fi && \
 	cd / && rm -rf $$tmp
+
+# Cluster membership with real peers over loopback, through the public API.
+if HAVE_CHECK
+check_PROGRAMS += tests/check_cluster
+TESTS += tests/check_cluster
+VALGRIND_TESTS += tests/check_cluster
+tests_check_cluster_SOURCES = tests/check_cluster.c tests/testutil.c tests/testutil.h
+tests_check_cluster_CFLAGS = $(TEST_CFLAGS)
+tests_check_cluster_LDADD = libdkv.la $(CHECK_LIBS)
+endif

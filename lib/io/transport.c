@@ -469,12 +469,15 @@ transport_close(struct transport *t)
 
 	if (t == NULL)
 		return;
-	/* Last words (SHUTDOWN) are queued: push what the sockets take now. */
+	/* Last words (SHUTDOWN) are queued: push what the sockets take now.
+	 * A bufferevent keeps its output frozen to all but its own write
+	 * callback; we are tearing it down, so unfreeze it and write. */
 	TAILQ_FOREACH(c, &t->out, link) {
 		if (c->state == C_READY && c->bev != NULL) {
 			struct evbuffer *o = bufferevent_get_output(c->bev);
 			evutil_socket_t fd = bufferevent_getfd(c->bev);
 
+			evbuffer_unfreeze(o, 1);
 			for (int tries = 0; tries < 8 && evbuffer_get_length(o) > 0; tries++)
 				if (evbuffer_write(o, fd) <= 0)
 					break;

@@ -1,0 +1,350 @@
+/*
+ * Cluster membership with real peers over loopback (public API only):
+ * several dkv_t in one process, each listening on 127.0.0.1, converge to
+ * the same membership and ring; a peer of another cluster is refused; a
+ * clean close is seen at once; a dead peer can be removed. Waits poll the
+ * peer lists with a deadline and report what they saw last.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+#define MAX_PEERS 16
+
+struct cluster {
+	int n;
+	char *dirs[MAX_PEERS];
+	dkv_t *db[MAX_PEERS];
+	char seed[64];
+};
+
+static uint64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void
+pause_ms(unsigned ms)
+{
+	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
+
+	nanosleep(&ts, NULL);
+}
+
+static dkv_t *
+start_peer(struct cluster *c, int i, const char *cluster_name)
+{
+	dkv_config_t *cfg;
+	dkv_t *db = NULL;
+	int err;
+
+	c->dirs[i] = tu_tempdir();
+	cfg = tu_config(c->dirs[i], "listen", "127.0.0.1:0", "vnodes", "16", "cluster_name",
+	                cluster_name, "log_level", "error", NULL);
+	if (c->seed[0] != '\0')
+		ck_assert_int_eq(dkv_config_set(cfg, "seeds", c->seed), DKV_OK);
+	err = dkv_open(cfg, &db);
+	ck_assert_msg(err == DKV_OK, "open peer %d: %s: %s", i, dkv_strerror(err), dkv_config_error(cfg));
+	dkv_config_free(cfg);
+	if (c->seed[0] == '\0') {
+		dkv_peer_info_t *l;
+		size_t n;
+
+		ck_assert_int_eq(dkv_peers(db, &l, &n), DKV_OK);
+		snprintf(c->seed, sizeof(c->seed), "%s", l[0].addr);
+		dkv_peers_free(l, n);
+	}
+	c->db[i] = db;
+	return db;
+}
+
+static void
+start_cluster(struct cluster *c, int n)
+{
+	memset(c, 0, sizeof(*c));
+	c->n = n;
+	for (int i = 0; i < n; i++)
+		start_peer(c, i, "test");
+}
+
+static void
+stop_cluster(struct cluster *c)
+{
+	for (int i = c->n - 1; i >= 0; i--) {
+		dkv_close(c->db[i]);
+		tu_rmtree(c->dirs[i]);
+		free(c->dirs[i]);
+	}
+}
+
+/* Every peer in want[] lists exactly `expect` peers, all UP with tokens,
+ * and all of them agree on every peer's ownership (the same ring). */
+static bool
+converged(dkv_t **dbs, int n, size_t expect, char *why, size_t whylen)
+{
+	char ids[MAX_PEERS][80];
+	double own[MAX_PEERS];
+	size_t first_n = 0;
+
+	for (int i = 0; i < n; i++) {
+		dkv_peer_info_t *l;
+		size_t cnt;
+
+		if (dkv_peers(dbs[i], &l, &cnt) != DKV_OK)
+			return false;
+		if (cnt != expect) {
+			snprintf(why, whylen, "peer %d lists %zu peers, expected %zu", i, cnt, expect);
+			dkv_peers_free(l, cnt);
+			return false;
+		}
+		for (size_t k = 0; k < cnt; k++) {
+			if (l[k].state != DKV_PEER_UP || l[k].tokens == 0) {
+				snprintf(why, whylen, "peer %d sees %s in state %d with %u tokens", i,
+				         l[k].id, (int)l[k].state, l[k].tokens);
+				dkv_peers_free(l, cnt);
+				return false;
+			}
+			if (i == 0) {
+				snprintf(ids[k], sizeof(ids[k]), "%s", l[k].id);
+				own[k] = l[k].ownership;
+				first_n = cnt;
+				continue;
+			}
+			for (size_t j = 0; j < first_n; j++)
+				if (strcmp(ids[j], l[k].id) == 0 && own[j] != l[k].ownership) {
+					snprintf(why, whylen, "peers 0 and %d disagree on %s's ownership (%f vs %f)",
+					         i, l[k].id, own[j], l[k].ownership);
+					dkv_peers_free(l, cnt);
+					return false;
+				}
+		}
+		dkv_peers_free(l, cnt);
+	}
+	return true;
+}
+
+static void
+wait_converged(dkv_t **dbs, int n, size_t expect, unsigned seconds)
+{
+	uint64_t start = now_ms(), deadline = start + seconds * 1000u;
+	char why[200] = "";
+
+	while (!converged(dbs, n, expect, why, sizeof(why))) {
+		ck_assert_msg(now_ms() < deadline, "not converged after %u s: %s", seconds, why);
+		pause_ms(50);
+	}
+	printf("%d peers converged in %.1f s\n", n, (double)(now_ms() - start) / 1000.0);
+}
+
+static dkv_peer_state_t
+state_of(dkv_t *db, const char *id, bool *listed)
+{
+	dkv_peer_info_t *l;
+	size_t n;
+	dkv_peer_state_t st = DKV_PEER_DOWN;
+
+	*listed = false;
+	ck_assert_int_eq(dkv_peers(db, &l, &n), DKV_OK);
+	for (size_t k = 0; k < n; k++)
+		if (strcmp(l[k].id, id) == 0) {
+			*listed = true;
+			st = l[k].state;
+		}
+	dkv_peers_free(l, n);
+	return st;
+}
+
+START_TEST(test_five_peers_converge_to_one_ring)
+{
+	struct cluster c;
+	double sum = 0;
+	dkv_peer_info_t *l;
+	size_t n;
+
+	start_cluster(&c, 5);
+	wait_converged(c.db, 5, 5, 30);
+	ck_assert_int_eq(dkv_peers(c.db[2], &l, &n), DKV_OK);
+	for (size_t k = 0; k < n; k++)
+		sum += l[k].ownership;
+	ck_assert_msg(sum > 0.999 && sum < 1.001, "ownership sums to %f", sum);
+	ck_assert_uint_eq(l[0].tokens, 16);
+	dkv_peers_free(l, n);
+	stop_cluster(&c);
+}
+END_TEST
+
+START_TEST(test_sixteen_peers_converge)
+{
+	struct cluster c;
+	int n = (int)tu_scale(16, 6);
+
+	start_cluster(&c, n);
+	wait_converged(c.db, n, (size_t)n, 60);
+	stop_cluster(&c);
+}
+END_TEST
+
+START_TEST(test_a_peer_of_another_cluster_is_refused)
+{
+	struct cluster c;
+	char *outsider_id;
+	bool listed;
+	dkv_t *outsider;
+
+	start_cluster(&c, 2);
+	wait_converged(c.db, 2, 2, 30);
+	outsider = start_peer(&c, 2, "other-cluster");
+	c.n = 3;
+	outsider_id = tu_self_id(outsider);
+	/* several rounds of chances to sneak in */
+	for (int t = 0; t < 40; t++) {
+		pause_ms(100);
+		for (int i = 0; i < 2; i++) {
+			state_of(c.db[i], outsider_id, &listed);
+			ck_assert_msg(!listed, "peer %d lists the outsider %s", i, outsider_id);
+		}
+	}
+	ck_assert_msg(tu_stat(c.db[0], "handshakes_refused") >= 1 ||
+	              tu_stat(c.db[1], "handshakes_refused") >= 1,
+	              "no handshake was refused");
+	{
+		dkv_peer_info_t *l;
+		size_t n;
+
+		ck_assert_int_eq(dkv_peers(outsider, &l, &n), DKV_OK);
+		ck_assert_uint_eq(n, 1); /* it never learned the others either */
+		dkv_peers_free(l, n);
+	}
+	free(outsider_id);
+	stop_cluster(&c);
+}
+END_TEST
+
+START_TEST(test_a_clean_close_is_seen_down_at_once)
+{
+	struct cluster c;
+	char *gone;
+	bool listed;
+	uint64_t start;
+
+	start_cluster(&c, 3);
+	wait_converged(c.db, 3, 3, 30);
+	gone = tu_self_id(c.db[2]);
+	start = now_ms();
+	dkv_close(c.db[2]);
+	c.db[2] = NULL;
+	while (state_of(c.db[0], gone, &listed) != DKV_PEER_DOWN ||
+	       state_of(c.db[1], gone, &listed) != DKV_PEER_DOWN) {
+		/* far below the ~2.4 s the failure detector would need */
+		ck_assert_msg(now_ms() - start < 1000, "closed peer not DOWN after 1 s");
+		pause_ms(10);
+	}
+	printf("closed peer seen DOWN after %llu ms\n", (unsigned long long)(now_ms() - start));
+	ck_assert(listed);
+	free(gone);
+	tu_rmtree(c.dirs[2]);
+	free(c.dirs[2]);
+	c.n = 2;
+	stop_cluster(&c);
+}
+END_TEST
+
+START_TEST(test_a_dead_peer_can_be_removed_for_good)
+{
+	struct cluster c;
+	char *gone, *self;
+	bool listed;
+
+	start_cluster(&c, 3);
+	wait_converged(c.db, 3, 3, 30);
+	gone = tu_self_id(c.db[2]);
+	self = tu_self_id(c.db[0]);
+	ck_assert_int_eq(dkv_remove_peer(c.db[0], gone), DKV_EBUSY); /* still up */
+	ck_assert_int_eq(dkv_remove_peer(c.db[0], self), DKV_EBUSY);
+	ck_assert_int_eq(dkv_remove_peer(c.db[0], "no-such-peer"), DKV_ENOTFOUND);
+	ck_assert_int_eq(dkv_remove_peer(c.db[0], NULL), DKV_EINVAL);
+	dkv_close(c.db[2]);
+	c.db[2] = NULL;
+	while (state_of(c.db[0], gone, &listed) != DKV_PEER_DOWN)
+		pause_ms(10);
+	ck_assert_int_eq(dkv_remove_peer(c.db[0], gone), DKV_OK);
+	/* the removal spreads: both survivors forget it */
+	{
+		uint64_t deadline = now_ms() + 15000;
+
+		for (;;) {
+			bool l0, l1;
+
+			state_of(c.db[0], gone, &l0);
+			state_of(c.db[1], gone, &l1);
+			if (!l0 && !l1)
+				break;
+			ck_assert_msg(now_ms() < deadline, "removed peer still listed (%d, %d)", l0, l1);
+			pause_ms(50);
+		}
+	}
+	wait_converged(c.db, 2, 2, 30);
+	free(gone);
+	free(self);
+	tu_rmtree(c.dirs[2]);
+	free(c.dirs[2]);
+	c.n = 2;
+	stop_cluster(&c);
+}
+END_TEST
+
+START_TEST(test_a_restarted_peer_keeps_its_identity_and_tokens)
+{
+	struct cluster c;
+	char *before, *after;
+	dkv_peer_info_t *l;
+	size_t n;
+	dkv_config_t *cfg;
+	int err;
+
+	start_cluster(&c, 2);
+	wait_converged(c.db, 2, 2, 30);
+	before = tu_self_id(c.db[1]);
+	dkv_close(c.db[1]);
+	cfg = tu_config(c.dirs[1], "listen", "127.0.0.1:0", "vnodes", "16", "cluster_name", "test",
+	                "seeds", c.seed, "log_level", "error", NULL);
+	err = dkv_open(cfg, &c.db[1]);
+	ck_assert_msg(err == DKV_OK, "reopen: %s", dkv_config_error(cfg));
+	dkv_config_free(cfg);
+	after = tu_self_id(c.db[1]);
+	ck_assert_str_eq(before, after);
+	ck_assert_int_eq(dkv_peers(c.db[1], &l, &n), DKV_OK);
+	ck_assert_uint_eq(l[0].tokens, 16); /* at once: kept, not chosen again */
+	dkv_peers_free(l, n);
+	wait_converged(c.db, 2, 2, 30);
+	free(before);
+	free(after);
+	stop_cluster(&c);
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite *s = suite_create("cluster");
+	TCase *tc = tcase_create("cluster");
+
+	tcase_add_test(tc, test_five_peers_converge_to_one_ring);
+	tcase_add_test(tc, test_sixteen_peers_converge);
+	tcase_add_test(tc, test_a_peer_of_another_cluster_is_refused);
+	tcase_add_test(tc, test_a_clean_close_is_seen_down_at_once);
+	tcase_add_test(tc, test_a_dead_peer_can_be_removed_for_good);
+	tcase_add_test(tc, test_a_restarted_peer_keeps_its_identity_and_tokens);
+	tcase_set_timeout(tc, 300);
+	suite_add_tcase(s, tc);
+	return tu_run(s);
+}
