@@ -1,0 +1,28 @@
+# CLI, examples, demo and benchmark.
+#
+# Everything here links only the public library and includes only the
+# public header: the CPPFLAGS below leave lib/ off the include path on
+# purpose. The benchmark also links LevelDB itself for its baseline.
+
+bin_PROGRAMS += dkv
+dkv_SOURCES = \
+	examples/dkv.c \
+	examples/cli_settings.c examples/cli_settings.h \
+	examples/cli_table.c examples/cli_table.h \
+	examples/bench.c examples/bench.h \
+	examples/zipf.c examples/zipf.h
+dkv_CPPFLAGS = -I$(top_srcdir)/include
+dkv_LDADD = libdkv.la $(LEVELDB_LIBS) -lm
+
+noinst_PROGRAMS += examples/hello
+examples_hello_SOURCES = examples/hello.c
+examples_hello_CPPFLAGS = -I$(top_srcdir)/include
+examples_hello_LDADD = libdkv.la
+
+EXTRA_DIST += examples/demo.sh
+
+# A tour for a fresh user: put, get, delete, status, persistence.
+demo: dkv$(EXEEXT)
+	$(SHELL) $(srcdir)/examples/demo.sh ./dkv$(EXEEXT)
+
+.PHONY: demo
