@@ -103,6 +103,45 @@ dkv_stats(dkv_t *db, void (*fn)(const char *name, double value, void *arg), void
 }
 
 int
+dkv_ring(dkv_t *db, dkv_token_range_t **list, size_t *count)
+{
+	dkv_token_range_t *l;
+	int err;
+
+	if (list != NULL)
+		*list = NULL;
+	if (count != NULL)
+		*count = 0;
+	if (db == NULL || list == NULL || count == NULL)
+		return DKV_EINVAL;
+	if ((err = api_enter(db)) != DKV_OK)
+		return err;
+	if (db->cluster != NULL) {
+		err = cluster_ring(db->cluster, list, count);
+		api_leave(db);
+		return err;
+	}
+	/* alone: the whole ring is ours */
+	l = mem_calloc(1, sizeof(*l) + strlen(db->s.node_id) + 1);
+	if (l == NULL) {
+		api_leave(db);
+		return DKV_ENOMEM;
+	}
+	l->peer = strcpy((char *)(l + 1), db->s.node_id);
+	*list = l;
+	*count = 1;
+	api_leave(db);
+	return DKV_OK;
+}
+
+void
+dkv_ring_free(dkv_token_range_t *list, size_t count)
+{
+	(void)count;
+	mem_free(list);
+}
+
+int
 dkv_remove_peer(dkv_t *db, const char *id)
 {
 	int err;

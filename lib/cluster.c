@@ -34,10 +34,11 @@ struct cluster {
 	pthread_mutex_t lock;
 	struct gossip g;
 	uint64_t seen_changes;
-	bool *was_up;      /* per member index, for logging transitions */
 	double *ownership; /* per member index */
 	uint32_t nknown;
 	struct ring ring;
+	struct actor *ring_ids; /* ring.entries[].peer indexes these */
+	char known_peers[1024]; /* last saved, see save_known_peers */
 	bool contacted, warned_alone;
 	uint64_t opened_ms, join_at_ms;
 	struct transport_stats tstats;
@@ -51,6 +52,39 @@ id_hash(const struct actor *a)
 	for (uint8_t i = 0; i < a->len; i++)
 		h = (h ^ (uint8_t)a->id[i]) * 1099511628211ull;
 	return h;
+}
+
+/*
+ * The addresses of the storage peers we know, kept in the store so that a
+ * restarted peer can find the cluster even when every seed is down. Not
+ * fsynced: it runs on the loop thread and a lost update only costs a
+ * contact.
+ */
+static void
+save_known_peers(struct cluster *c)
+{
+	char list[sizeof(c->known_peers)] = "";
+	size_t used = 0;
+
+	if (c->db->store == NULL)
+		return;
+	for (uint32_t i = 1; i < c->g.n; i++) {
+		const struct peer_state *st = &c->g.members[i].st;
+		int w;
+
+		if (st->role != PEER_STORAGE || st->status == STATUS_LEFT)
+			continue;
+		w = snprintf(list + used, sizeof(list) - used, "%s%s", used ? "," : "", st->addr);
+		if (w < 0 || (size_t)w >= sizeof(list) - used) {
+			list[used] = '\0';
+			break;
+		}
+		used += (size_t)w;
+	}
+	if (strcmp(list, c->known_peers) == 0)
+		return;
+	strlcpy(c->known_peers, list, sizeof(c->known_peers));
+	store_meta_put_raw(c->db->store, "known_peers", list, strlen(list), false);
 }
 
 static int
@@ -69,32 +103,25 @@ rebuild(struct cluster *c)
 	struct ring_peer *peers;
 	uint32_t np = 0;
 	double *own, *per_member;
-	bool *was_up;
 
 	if (g->changes == c->seen_changes)
 		return;
 	c->seen_changes = g->changes;
 	peers = mem_calloc(g->n, sizeof(*peers));
 	per_member = mem_calloc(g->n, sizeof(*per_member));
-	was_up = mem_reallocarray(c->was_up, g->n, sizeof(*was_up));
-	if (peers == NULL || per_member == NULL || was_up == NULL) {
+	if (peers == NULL || per_member == NULL) {
 		mem_free(peers);
 		mem_free(per_member);
-		if (was_up != NULL)
-			c->was_up = was_up;
 		c->seen_changes--; /* try again next tick */
 		return;
 	}
-	c->was_up = was_up;
-	for (uint32_t i = c->nknown; i < g->n; i++)
-		c->was_up[i] = i == 0;
 	for (uint32_t i = 0; i < g->n; i++) {
-		const struct member *m = &g->members[i];
+		struct member *m = &g->members[i];
 
-		if (i > 0 && m->up != c->was_up[i])
+		if (i > 0 && m->up != m->reported_up)
 			log_info(c->log, "peer %.*s at %s is %s", m->st.id.len, m->st.id.id, m->st.addr,
 			         m->up ? "UP" : "DOWN");
-		c->was_up[i] = m->up;
+		m->reported_up = m->up;
 		if (m->st.ntokens == 0 ||
 		    (m->st.status != STATUS_NORMAL && m->st.status != STATUS_LEAVING))
 			continue;
@@ -109,6 +136,10 @@ rebuild(struct cluster *c)
 	/* the same order on every peer, so every peer builds the same ring */
 	qsort(peers, np, sizeof(*peers), member_id_cmp);
 	ring_free(&c->ring);
+	mem_free(c->ring_ids);
+	c->ring_ids = mem_calloc(np ? np : 1, sizeof(*c->ring_ids));
+	for (uint32_t k = 0; k < np && c->ring_ids != NULL; k++)
+		c->ring_ids[k] = peers[k].id;
 	if (ring_build(&c->ring, peers, np) == DKV_OK && np > 0) {
 		own = mem_calloc(np, sizeof(*own));
 		if (own != NULL) {
@@ -124,6 +155,7 @@ rebuild(struct cluster *c)
 	mem_free(c->ownership);
 	c->ownership = per_member;
 	mem_free(peers);
+	save_known_peers(c);
 }
 
 static void
@@ -148,7 +180,8 @@ save_tokens(struct cluster *c, const struct token *t, uint32_t n)
 		return DKV_ENOMEM;
 	for (uint32_t i = 0; i < n; i++)
 		token_to_bytes(t[i], buf + (size_t)i * TOKEN_BYTES);
-	err = store_meta_put_raw(c->db->store, "tokens", buf, (size_t)n * TOKEN_BYTES);
+	/* durable before we announce them: a once-per-lifetime fsync */
+	err = store_meta_put_raw(c->db->store, "tokens", buf, (size_t)n * TOKEN_BYTES, true);
 	mem_free(buf);
 	return err;
 }
@@ -434,6 +467,14 @@ cluster_open(struct dkv *db, struct cluster **out, char *why, size_t whylen)
 	gc.fd.first_interval_ms = gc.heartbeat_ms;
 	gc.rng_seed = id_hash(&db->self) ^ tc.generation;
 	parse_seeds(&gc, s->seeds, gc.self.addr);
+	if (db->store != NULL) {
+		char known[sizeof(c->known_peers)];
+
+		if (store_meta_get(db->store, "known_peers", known, sizeof(known)) == DKV_OK) {
+			parse_seeds(&gc, known, gc.self.addr);
+			strlcpy(c->known_peers, known, sizeof(c->known_peers));
+		}
+	}
 	if ((err = gossip_init(&c->g, &gc, c->opened_ms)) != DKV_OK)
 		goto fail;
 	if (ntokens > 0 && (err = gossip_set_tokens(&c->g, tokens, ntokens)) != DKV_OK)
@@ -475,8 +516,8 @@ cluster_close(struct cluster *c)
 	transport_close(c->tr); /* pushes the goodbyes out */
 	gossip_free(&c->g);
 	ring_free(&c->ring);
+	mem_free(c->ring_ids);
 	mem_free(c->ownership);
-	mem_free(c->was_up);
 	pthread_mutex_destroy(&c->lock);
 	mem_free(c);
 }
@@ -590,4 +631,37 @@ cluster_stats(struct cluster *c, void (*fn)(const char *name, double value, void
 	fn("frames_dropped", (double)ts.frames_dropped, arg);
 	fn("handshakes_refused", (double)ts.refused, arg);
 	fn("bad_frames", (double)ts.bad_frames, arg);
+}
+
+int
+cluster_ring(struct cluster *c, dkv_token_range_t **list, size_t *count)
+{
+	dkv_token_range_t *l;
+	size_t strings = 0;
+	char *area;
+
+	pthread_mutex_lock(&c->lock);
+	for (uint32_t i = 0; i < c->ring.n; i++)
+		strings += c->ring_ids[c->ring.entries[i].peer].len + 1u;
+	l = mem_calloc(1, c->ring.n * sizeof(*l) + strings + 1);
+	if (l == NULL) {
+		pthread_mutex_unlock(&c->lock);
+		return DKV_ENOMEM;
+	}
+	area = (char *)(l + c->ring.n);
+	for (uint32_t i = 0; i < c->ring.n; i++) {
+		const struct actor *id = &c->ring_ids[c->ring.entries[i].peer];
+		uint32_t prev = i == 0 ? c->ring.n - 1 : i - 1;
+
+		memcpy(area, id->id, id->len);
+		area[id->len] = '\0';
+		l[i].peer = area;
+		area += id->len + 1;
+		token_to_bytes(c->ring.entries[prev].token, l[i].start);
+		token_to_bytes(c->ring.entries[i].token, l[i].end);
+	}
+	*count = c->ring.n;
+	pthread_mutex_unlock(&c->lock);
+	*list = l;
+	return DKV_OK;
 }

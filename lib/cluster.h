@@ -25,6 +25,7 @@ void cluster_close(struct cluster *c);
 
 int cluster_peers(struct cluster *c, dkv_peer_info_t **list, size_t *count);
 int cluster_remove(struct cluster *c, const char *id);
+int cluster_ring(struct cluster *c, dkv_token_range_t **list, size_t *count);
 void cluster_stats(struct cluster *c, void (*fn)(const char *name, double value, void *arg),
                    void *arg);
 

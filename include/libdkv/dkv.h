@@ -249,6 +249,21 @@ int dkv_peers(dkv_t *db, dkv_peer_info_t **list, size_t *count)
 /* Frees a list from dkv_peers(); NULL is a no-op. */
 void dkv_peers_free(dkv_peer_info_t *list, size_t count);
 
+/* One range of the ring: the tokens in (start, end] (big-endian 128-bit
+ * numbers, wrapping past the top) have `peer` as their primary replica. A
+ * peer alone, outside a cluster, owns one range with start == end. */
+typedef struct dkv_token_range {
+	const char *peer;
+	unsigned char start[16], end[16];
+} dkv_token_range_t;
+
+/* The ring as this peer sees it, in token order. Free the list with
+ * dkv_ring_free(list, count); the strings belong to the list. */
+int dkv_ring(dkv_t *db, dkv_token_range_t **list, size_t *count) DKV_WARN_UNUSED;
+
+/* Frees a list from dkv_ring(); NULL is a no-op. */
+void dkv_ring_free(dkv_token_range_t *list, size_t count);
+
 /* Removes a dead peer from the cluster for good (it is gossiped as LEFT and
  * gives up its tokens). DKV_ENOTFOUND for an unknown id, DKV_EBUSY while
  * that peer is UP or when id is this peer. A removed peer that restarts

@@ -63,6 +63,16 @@ add_member(struct gossip *g, const struct peer_state *st)
 	return m;
 }
 
+/* Forgets member i (not self): the last one takes its place. */
+static void
+forget(struct gossip *g, uint32_t i)
+{
+	wire_state_free(&g->members[i].st);
+	g->members[i] = g->members[g->n - 1];
+	g->n--;
+	g->changes++;
+}
+
 int
 gossip_init(struct gossip *g, const struct gossip_config *cfg, uint64_t now_ms)
 {
@@ -243,8 +253,17 @@ heartbeat_round(struct gossip *g, uint64_t now_ms)
 		p->phi = fd_phi(&p->fd, &g->cfg.fd, now_ms);
 		if (p->up && p->phi > g->cfg.phi_threshold) {
 			p->up = false;
+			p->down_since_ms = now_ms;
 			g->changes++;
 		}
+	}
+	/* clients own nothing: once gone for a while, forget them */
+	for (uint32_t i = g->n; i-- > 1;) {
+		struct member *p = &g->members[i];
+
+		if (p->st.role == PEER_CLIENT && !p->up &&
+		    now_ms - p->down_since_ms > GOSSIP_CLIENT_EXPIRY_MS)
+			forget(g, i);
 	}
 }
 
@@ -289,12 +308,14 @@ apply_state(struct gossip *g, const struct peer_state *s, uint64_t now_ms)
 	struct member *m = gossip_find(g, &s->id);
 	struct peer_state copy;
 
-	(void)now_ms;
 	if (m == self_of(g))
 		return; /* nobody knows us better than we do */
 	if (m == NULL) {
-		if (add_member(g, s) != NULL)
+		m = add_member(g, s);
+		if (m != NULL) {
+			m->down_since_ms = now_ms;
 			g->changes++;
+		}
 		return; /* UP once it heartbeats to us */
 	}
 	if (!newer(s->generation, s->version, m->st.generation, m->st.version))
@@ -306,6 +327,7 @@ apply_state(struct gossip *g, const struct peer_state *s, uint64_t now_ms)
 		fd_init(&m->fd);
 		m->up = false;
 		m->shutdown = false;
+		m->down_since_ms = now_ms;
 		g->changes++;
 	} else if (ring_relevant_change(&m->st, s)) {
 		g->changes++;
@@ -410,15 +432,20 @@ on_heartbeat(struct gossip *g, const struct msg *in, uint64_t now_ms)
 }
 
 static void
-on_shutdown(struct gossip *g, const struct msg *in)
+on_shutdown(struct gossip *g, const struct msg *in, uint64_t now_ms)
 {
 	struct member *m = gossip_find(g, &in->from);
 
 	if (m == NULL || m == self_of(g) || in->generation != m->st.generation)
 		return;
+	if (m->st.role == PEER_CLIENT) {
+		forget(g, (uint32_t)(m - g->members));
+		return;
+	}
 	m->shutdown = true;
 	if (m->up) {
 		m->up = false;
+		m->down_since_ms = now_ms;
 		g->changes++;
 	}
 }
@@ -441,7 +468,7 @@ gossip_recv(struct gossip *g, const struct msg *m, const char *from_addr, uint64
 		on_heartbeat(g, m, now_ms);
 		break;
 	case WMSG_SHUTDOWN:
-		on_shutdown(g, m);
+		on_shutdown(g, m, now_ms);
 		break;
 	default:
 		break; /* handshakes belong to the transport */

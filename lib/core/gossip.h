@@ -48,7 +48,13 @@ struct member {
 	bool up;       /* our own judgement; self is always up */
 	bool shutdown; /* said goodbye in st.generation */
 	double phi;
+	uint64_t down_since_ms; /* when we last judged it down (or met it) */
+	bool reported_up;       /* the shell's: what it last logged */
 };
+
+/* A client peer (no data) that is gone this long is forgotten; one that
+ * says goodbye is forgotten at once. */
+#define GOSSIP_CLIENT_EXPIRY_MS 60000
 
 struct outmsg {
 	char addr[WIRE_ADDR_MAX + 1];

@@ -49,10 +49,7 @@ store_meta_get(struct store *s, const char *name, char *buf, size_t bufsize)
 int
 store_meta_put(struct store *s, const char *name, const char *value)
 {
-	char key[META_NAME_MAX + 1];
-	size_t klen = meta_key(key, name);
-
-	return store_put(s, key, klen, value, strlen(value), true);
+	return store_meta_put_raw(s, name, value, strlen(value), true);
 }
 
 int
@@ -65,10 +62,10 @@ store_meta_get_raw(struct store *s, const char *name, void **val, size_t *len)
 }
 
 int
-store_meta_put_raw(struct store *s, const char *name, const void *val, size_t len)
+store_meta_put_raw(struct store *s, const char *name, const void *val, size_t len, bool sync)
 {
 	char key[META_NAME_MAX + 1];
 	size_t klen = meta_key(key, name);
 
-	return store_put(s, key, klen, val, len, true);
+	return store_put(s, key, klen, val, len, sync);
 }

@@ -98,6 +98,7 @@ int store_meta_get(struct store *s, const char *name, char *buf, size_t bufsize)
 int store_meta_put(struct store *s, const char *name, const char *value);
 /* Binary metadata: *val is freed with store_free_value. */
 int store_meta_get_raw(struct store *s, const char *name, void **val, size_t *len);
-int store_meta_put_raw(struct store *s, const char *name, const void *val, size_t len);
+int store_meta_put_raw(struct store *s, const char *name, const void *val, size_t len,
+                       bool sync);
 
 #endif
