@@ -15,6 +15,7 @@
 struct cli_settings {
 	const char *config_file;        /* -c FILE, or NULL */
 	const char *data_dir;           /* -d DIR or $DKV_DATA_DIR, or NULL */
+	const char *seeds;              /* --seeds: join that cluster as a client peer */
 	const char *const *assignments; /* --set NAME=VALUE, in order */
 	size_t nassignments;
 };

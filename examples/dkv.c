@@ -21,6 +21,7 @@
 #include <libdkv/dkv.h>
 
 #include "bench.h"
+#include "cli_cluster.h"
 #include "cli_settings.h"
 #include "cli_table.h"
 
@@ -76,11 +77,20 @@ usage(FILE *out)
 	    "        show the peers and the statistics of the store\n"
 	    "  bench [OPTIONS]\n"
 	    "        benchmark libdkv against raw LevelDB (see dkv bench --help)\n"
+	    "  serve\n"
+	    "        run a storage peer (settings from -c/-d/--set, e.g. listen, seeds)\n"
+	    "        until SIGTERM or SIGINT, then stop it cleanly\n"
+	    "  ring\n"
+	    "        show the token ranges of the ring and the peer owning each\n"
+	    "  remove PEER_ID\n"
+	    "        remove a dead peer from the cluster for good (needs --seeds)\n"
 	    "\n"
 	    "Options:\n"
 	    "  -d, --data-dir DIR   the store's directory (default $DKV_DATA_DIR)\n"
 	    "  -c, --config FILE    read settings from FILE (\"name = value\" lines)\n"
 	    "      --set NAME=VALUE one setting, as dkv_config_set(3) names it; may repeat\n"
+	    "      --seeds HOST:PORT join that cluster as a client peer for this command\n"
+	    "                       (status, ring, remove, put, get, del)\n"
 	    "  -h, --help           show this help\n"
 	    "  -V, --version        show the version\n"
 	    "\n"
@@ -265,6 +275,8 @@ open_store(const struct cli_settings *settings, dkv_t **db)
 	int err;
 
 	*db = NULL;
+	if (settings->seeds != NULL)
+		return cli_open_client(settings, db);
 	cfg = dkv_config_new();
 	if (cfg == NULL) {
 		fprintf(stderr, "dkv: %s\n", dkv_strerror(DKV_ENOMEM));
@@ -559,6 +571,8 @@ print_peers(dkv_t *db)
 	for (size_t i = 0; i < count; i++) {
 		const dkv_peer_info_t *p = &peers[i];
 
+		if (count > 1 && !cli_is_storage(p))
+			continue; /* client peers (this CLI among them) own nothing */
 		table_cellf(t, "%s", peer_state_name(p->state));
 		table_cellf(t, "%s", p->id);
 		table_cellf(t, "%s", p->addr);
@@ -619,10 +633,13 @@ cmd_status(const struct cli_settings *settings, int argc, char **argv)
 	}
 	if ((code = open_store(settings, &db)) != CLI_EXIT_OK)
 		return code;
-	printf("libdkv %s, data directory %s\n\n", dkv_version(),
-	       settings->data_dir != NULL ? settings->data_dir : "(from the configuration)");
+	if (settings->seeds != NULL)
+		printf("libdkv %s, cluster seen through %s\n\n", dkv_version(), settings->seeds);
+	else
+		printf("libdkv %s, data directory %s\n\n", dkv_version(),
+		       settings->data_dir != NULL ? settings->data_dir : "(from the configuration)");
 	code = print_peers(db);
-	if (code == CLI_EXIT_OK)
+	if (code == CLI_EXIT_OK && settings->seeds == NULL)
 		code = print_stats(db);
 	dkv_close(db);
 	return code;
@@ -639,7 +656,8 @@ main(int argc, char **argv)
 	static const struct option options[] = {
 	    {"data-dir", required_argument, NULL, 'd'}, {"config", required_argument, NULL, 'c'},
 	    {"set", required_argument, NULL, OPT_SET},  {"help", no_argument, NULL, 'h'},
-	    {"version", no_argument, NULL, 'V'},        {NULL, 0, NULL, 0},
+	    {"version", no_argument, NULL, 'V'},        {"seeds", required_argument, NULL, 's'},
+	    {NULL, 0, NULL, 0},
 	};
 	struct cli_settings settings = {0};
 	const char **assignments;
@@ -666,6 +684,9 @@ main(int argc, char **argv)
 			break;
 		case 'c':
 			settings.config_file = optarg;
+			break;
+		case 's':
+			settings.seeds = optarg;
 			break;
 		case OPT_SET:
 			if (strchr(optarg, '=') == NULL || optarg[0] == '=') {
@@ -699,11 +720,23 @@ main(int argc, char **argv)
 		code = bench_main(argc, argv, &settings);
 		goto done;
 	}
+	if (strcmp(command, "serve") == 0 || strcmp(command, "ring") == 0 ||
+	    strcmp(command, "remove") == 0) {
+		if (command[1] == 'e' && command[0] == 's' && settings.data_dir == NULL &&
+		    settings.config_file == NULL && !cli_settings_assigns(&settings, "data_dir")) {
+			code = usage_error("serve: no data directory: use -d DIR, -c FILE or DKV_DATA_DIR");
+			goto done;
+		}
+		code = command[0] == 's' ? cmd_serve(&settings, argc, argv)
+		     : command[1] == 'i' ? cmd_ring(&settings, argc, argv)
+		                         : cmd_remove(&settings, argc, argv);
+		goto done;
+	}
 	if (!command_of(command, &cmd)) {
 		code = usage_error("unknown command '%s'", command);
 		goto done;
 	}
-	if (settings.data_dir == NULL && settings.config_file == NULL &&
+	if (settings.seeds == NULL && settings.data_dir == NULL && settings.config_file == NULL &&
 	    !cli_settings_assigns(&settings, "data_dir")) {
 		code =
 		    usage_error("%s: no data directory: use -d DIR or set DKV_DATA_DIR", command);

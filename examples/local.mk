@@ -9,6 +9,7 @@ dkv_SOURCES = \
 	examples/dkv.c \
 	examples/cli_settings.c examples/cli_settings.h \
 	examples/cli_table.c examples/cli_table.h \
+	examples/cli_cluster.c examples/cli_cluster.h \
 	examples/bench.c examples/bench.h \
 	examples/zipf.c examples/zipf.h
 dkv_CPPFLAGS = -I$(top_srcdir)/include

@@ -150,7 +150,10 @@ dkv_remove_peer(dkv_t *db, const char *id)
 		return DKV_EINVAL;
 	if ((err = api_enter(db)) != DKV_OK)
 		return err;
-	err = db->cluster != NULL ? cluster_remove(db->cluster, id) : DKV_ENOTFOUND;
+	if (db->cluster != NULL)
+		err = cluster_remove(db->cluster, id);
+	else /* alone: the only peer there is, is this one */
+		err = strcmp(id, db->s.node_id) == 0 ? DKV_EBUSY : DKV_ENOTFOUND;
 	api_leave(db);
 	return err;
 }

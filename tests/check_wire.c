@@ -37,7 +37,7 @@ sample(enum wire_type type, struct msg *m, struct digest *d, struct peer_state *
 	m->heartbeat = 9;
 	strcpy(m->text, "cluster-x");
 	strcpy(m->addr, "10.1.2.3:7000");
-	if (type == MSG_SYN || type == MSG_ACK || type == MSG_ACK2) {
+	if (type == WMSG_SYN || type == WMSG_ACK || type == WMSG_ACK2) {
 		d[0].id = mk_actor("node-b");
 		d[0].generation = 5;
 		d[0].version = 6;
@@ -48,14 +48,14 @@ sample(enum wire_type type, struct msg *m, struct digest *d, struct peer_state *
 		fill_state(&st[1], "node-c");
 		st[1].ntokens = 0;
 		st[1].tokens = NULL;
-		m->nstates = type == MSG_SYN ? 0 : 2;
+		m->nstates = type == WMSG_SYN ? 0 : 2;
 		m->states = st;
 	}
 }
 
 START_TEST(test_every_message_roundtrips)
 {
-	for (int type = MSG_HELLO; type < MSG_TYPE_MAX; type++) {
+	for (int type = WMSG_HELLO; type < WMSG_TYPE_MAX; type++) {
 		struct digest d[2];
 		struct peer_state st[2];
 		struct msg m, back;
@@ -70,14 +70,14 @@ START_TEST(test_every_message_roundtrips)
 		ck_assert_uint_eq(h.body_len, len - WIRE_HEADER);
 		ck_assert_int_eq(wire_decode(h.type, buf + WIRE_HEADER, h.body_len, &back), DKV_OK);
 		ck_assert(actor_eq(&back.from, &m.from));
-		if (type == MSG_HELLO) {
+		if (type == WMSG_HELLO) {
 			ck_assert_str_eq(back.text, "cluster-x");
 			ck_assert_str_eq(back.addr, "10.1.2.3:7000");
 			ck_assert_uint_eq(back.generation, 77);
 		}
-		if (type == MSG_HEARTBEAT)
+		if (type == WMSG_HEARTBEAT)
 			ck_assert_uint_eq(back.heartbeat, 9);
-		if (type == MSG_ACK) {
+		if (type == WMSG_ACK) {
 			ck_assert_uint_eq(back.ndigests, 2);
 			ck_assert_uint_eq(back.digests[0].version, 6);
 			ck_assert_uint_eq(back.nstates, 2);
@@ -103,15 +103,15 @@ START_TEST(test_bad_headers_are_refused)
 	uint8_t h[WIRE_HEADER];
 	struct frame_header fh;
 
-	wire_encode_header(h, MSG_SYN, 100);
+	wire_encode_header(h, WMSG_SYN, 100);
 	ck_assert_int_eq(wire_decode_header(h, 100, &fh), DKV_OK);
 	ck_assert_int_eq(wire_decode_header(h, 99, &fh), DKV_EINVAL); /* too big */
 	h[0] ^= 1;
 	ck_assert_int_eq(wire_decode_header(h, 100, &fh), DKV_EINVAL); /* magic */
-	wire_encode_header(h, MSG_SYN, 1);
+	wire_encode_header(h, WMSG_SYN, 1);
 	h[4] = WIRE_VERSION + 1;
 	ck_assert_int_eq(wire_decode_header(h, 100, &fh), DKV_EINVAL); /* version */
-	wire_encode_header(h, MSG_TYPE_MAX, 1);
+	wire_encode_header(h, WMSG_TYPE_MAX, 1);
 	ck_assert_int_eq(wire_decode_header(h, 100, &fh), DKV_EINVAL); /* type */
 	wire_encode_header(h, 0, 1);
 	ck_assert_int_eq(wire_decode_header(h, 100, &fh), DKV_EINVAL);
@@ -126,13 +126,13 @@ START_TEST(test_lying_counts_and_trailing_bytes_are_refused)
 	uint8_t trailing[] = {1, 'a', 0, 0, 0, 0, 0, 0, 0, 0, 0};
 	struct msg m;
 
-	ck_assert_int_eq(wire_decode(MSG_SYN, syn, sizeof(syn), &m), DKV_EINVAL);
-	ck_assert_int_eq(wire_decode(MSG_SYN, ok, sizeof(ok), &m), DKV_OK);
+	ck_assert_int_eq(wire_decode(WMSG_SYN, syn, sizeof(syn), &m), DKV_EINVAL);
+	ck_assert_int_eq(wire_decode(WMSG_SYN, ok, sizeof(ok), &m), DKV_OK);
 	wire_msg_free(&m);
-	ck_assert_int_eq(wire_decode(MSG_SYN, trailing, sizeof(trailing), &m), DKV_EINVAL);
+	ck_assert_int_eq(wire_decode(WMSG_SYN, trailing, sizeof(trailing), &m), DKV_EINVAL);
 	/* an empty actor id */
 	uint8_t noid[] = {0, 0, 0, 0, 0, 0, 0, 0, 0};
-	ck_assert_int_eq(wire_decode(MSG_SHUTDOWN, noid, sizeof(noid), &m), DKV_EINVAL);
+	ck_assert_int_eq(wire_decode(WMSG_SHUTDOWN, noid, sizeof(noid), &m), DKV_EINVAL);
 }
 END_TEST
 
@@ -144,7 +144,7 @@ START_TEST(test_random_garbage_never_crashes)
 
 	for (int round = 0; round < 50000; round++) {
 		size_t n = test_rand(&seed) % sizeof(buf);
-		uint8_t type = (uint8_t)(1 + test_rand(&seed) % (MSG_TYPE_MAX - 1));
+		uint8_t type = (uint8_t)(1 + test_rand(&seed) % (WMSG_TYPE_MAX - 1));
 
 		for (size_t i = 0; i < n; i++)
 			buf[i] = (uint8_t)test_rand(&seed);

@@ -51,7 +51,8 @@ extern "C" {
 #define DKV_ECONFIG (-8)      /* bad configuration; dkv_config_error() says why */
 #define DKV_ECLOSED (-9)      /* the handle is closing or closed */
 #define DKV_EDEADLK (-10)     /* blocking call made from a library callback */
-#define DKV_EBUSY (-11)       /* too many asynchronous operations in flight */
+#define DKV_EBUSY (-11)       /* too many async operations queued (max_pending), or
+                                 a peer that is up cannot be removed */
 
 /* Log levels passed to the logger callback. */
 #define DKV_LOG_ERROR 0
@@ -146,7 +147,7 @@ dkv_opts_t *dkv_opts_new(void) DKV_MALLOC;
 /* Frees options; NULL is a no-op. */
 void dkv_opts_free(dkv_opts_t *o);
 /* Consistency level of a request; an unknown value makes requests
- * fail with DKV_EINVAL. */
+ * fail with DKV_EINVAL. The setters ignore a NULL o. */
 void dkv_opts_set_consistency(dkv_opts_t *o, dkv_consistency_t c);
 /* Time limit of a request in milliseconds; 0 means the configured
  * timeout_ms. */
@@ -183,7 +184,8 @@ int dkv_delete(dkv_t *db, const void *key, size_t klen,
 size_t dkv_result_count(const dkv_result_t *res);
 
 /* Sibling i (0-based) and its length; NULL (and *vlen 0) when i is out of
- * range. The bytes belong to res. vlen may be NULL. */
+ * range, never NULL for an empty value in range. The bytes belong to res.
+ * vlen may be NULL. */
 const void *dkv_result_value(const dkv_result_t *res, size_t i, size_t *vlen);
 
 /* The causal context covering every sibling of res; pass it to put or delete

@@ -21,9 +21,11 @@ struct event_base;
 /* Makes dkv_open() run the handle on base instead of a thread of its own.
  * dkv_open() must then be called on the thread that runs base; async
  * callbacks run on that loop; blocking calls from other threads work, and
- * from the loop's own thread they return DKV_EDEADLK. The application keeps
- * the base running until dkv_close() returns and frees it after that.
- * NULL restores the default (a library thread). */
+ * from the loop's own thread they return DKV_EDEADLK. dkv_close() may be
+ * called on the loop's thread (outside library callbacks) whether or not
+ * the loop is running; from another thread it needs the loop running until
+ * it returns. Free the base only after dkv_close(). NULL restores the
+ * default (a library thread). */
 int dkv_config_set_event_base(dkv_config_t *cfg, struct event_base *base);
 
 #if defined(__GNUC__) || defined(__clang__)

@@ -28,7 +28,7 @@ struct loop {
 	/* detach handshake (attach mode, foreign-thread close) */
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	bool detached;
+	bool detaching, detached;
 	struct mb_msg stop_msg;
 	void (*last)(void *arg);
 	void *last_arg;
@@ -51,6 +51,17 @@ on_wake(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	mailbox_drain(&l->mb);
+	if (l->detaching) {
+		/* Attach mode, closed from another thread: the drain is over,
+		 * so let go of the application's base here, on its thread, and
+		 * only then wake the closing thread — which frees l at once. */
+		event_free(l->wake);
+		l->wake = NULL;
+		pthread_mutex_lock(&l->lock);
+		l->detached = true;
+		pthread_cond_broadcast(&l->cond);
+		pthread_mutex_unlock(&l->lock);
+	}
 }
 
 static void *
@@ -176,11 +187,7 @@ on_stop(struct mb_msg *m)
 		event_base_loopbreak(l->base);
 		return;
 	}
-	event_del(l->wake);
-	pthread_mutex_lock(&l->lock);
-	l->detached = true;
-	pthread_cond_broadcast(&l->cond);
-	pthread_mutex_unlock(&l->lock);
+	l->detaching = true; /* on_wake finishes once the drain returns */
 }
 
 void
@@ -206,7 +213,8 @@ loop_close(struct loop *l, void (*last)(void *arg), void *arg)
 		loop_post(l, &l->stop_msg);
 		pthread_join(l->tid, NULL);
 	}
-	event_free(l->wake);
+	if (l->wake != NULL)
+		event_free(l->wake);
 	if (!l->attached)
 		event_base_free(l->base);
 	mailbox_destroy(&l->mb);

@@ -1,0 +1,274 @@
+/*
+ * Cluster commands of the dkv CLI (see cli_cluster.h).
+ */
+#include "config.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <libdkv/dkv.h>
+
+#include "cli_cluster.h"
+#include "cli_table.h"
+
+#define EXIT_OK 0
+#define EXIT_FAIL 1
+#define EXIT_USAGE 2
+
+static void
+pause_ms(unsigned ms)
+{
+	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+
+	nanosleep(&ts, NULL);
+}
+
+int
+cli_is_storage(const dkv_peer_info_t *p)
+{
+	return p->tokens > 0 || p->state == DKV_PEER_JOINING;
+}
+
+/* Until some storage peer is UP and the peer count held still for a
+ * second (gossip needs a round or two), or 5 s passed. */
+static void
+wait_for_membership(dkv_t *db)
+{
+	size_t last = 0;
+	int stable = 0;
+
+	for (int t = 0; t < 50; t++) {
+		dkv_peer_info_t *l;
+		size_t n, up = 0;
+
+		pause_ms(100);
+		if (dkv_peers(db, &l, &n) != DKV_OK)
+			return;
+		for (size_t i = 1; i < n; i++)
+			up += l[i].state == DKV_PEER_UP && l[i].tokens > 0;
+		dkv_peers_free(l, n);
+		stable = n == last ? stable + 1 : 0;
+		last = n;
+		if (up > 0 && stable >= 10)
+			return;
+	}
+}
+
+int
+cli_open_client(const struct cli_settings *s, dkv_t **db)
+{
+	dkv_config_t *cfg = dkv_config_new();
+	int err;
+
+	*db = NULL;
+	if (cfg == NULL)
+		return EXIT_FAIL;
+	if ((err = cli_settings_apply(s, cfg)) != DKV_OK ||
+	    (err = dkv_config_set(cfg, "role", "client")) != DKV_OK ||
+	    (err = dkv_config_set(cfg, "seeds", s->seeds)) != DKV_OK) {
+		if (err == DKV_ECONFIG)
+			fprintf(stderr, "dkv: --seeds %s: %s\n", s->seeds, dkv_config_error(cfg));
+		dkv_config_free(cfg);
+		return EXIT_USAGE;
+	}
+	if (!cli_settings_assigns(s, "listen"))
+		dkv_config_set(cfg, "listen", "127.0.0.1:0");
+	if ((err = dkv_open(cfg, db)) != DKV_OK) {
+		fprintf(stderr, "dkv: cannot join the cluster at %s: %s: %s\n", s->seeds,
+		        dkv_strerror(err), dkv_config_error(cfg));
+		dkv_config_free(cfg);
+		return EXIT_FAIL;
+	}
+	dkv_config_free(cfg);
+	wait_for_membership(*db);
+	return EXIT_OK;
+}
+
+/* ------------------------------------------------------------------------
+ * serve
+ */
+
+int
+cmd_serve(const struct cli_settings *s, int argc, char **argv)
+{
+	dkv_config_t *cfg;
+	dkv_peer_info_t *self;
+	sigset_t stop;
+	size_t n;
+	dkv_t *db;
+	int err, sig;
+
+	if (argc > 1) {
+		fprintf(stderr, "dkv: serve takes no arguments (use -c FILE, -d DIR, --set)\n");
+		return EXIT_USAGE;
+	}
+	(void)argv;
+	/* Block the stop signals before any library thread starts, so they
+	 * all inherit the mask and sigwait below receives them. */
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGTERM);
+	sigaddset(&stop, SIGINT);
+	sigaddset(&stop, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &stop, NULL);
+
+	cfg = dkv_config_new();
+	if (cfg == NULL || cli_settings_apply(s, cfg) != DKV_OK) {
+		dkv_config_free(cfg);
+		return EXIT_USAGE;
+	}
+	if (s->seeds != NULL && (err = dkv_config_set(cfg, "seeds", s->seeds)) != DKV_OK) {
+		fprintf(stderr, "dkv: --seeds: %s\n", dkv_config_error(cfg));
+		dkv_config_free(cfg);
+		return EXIT_USAGE;
+	}
+	if ((err = dkv_open(cfg, &db)) != DKV_OK) {
+		fprintf(stderr, "dkv: serve: %s: %s\n", dkv_strerror(err), dkv_config_error(cfg));
+		dkv_config_free(cfg);
+		return EXIT_FAIL;
+	}
+	dkv_config_free(cfg);
+	if (dkv_peers(db, &self, &n) == DKV_OK) {
+		printf("dkv: serving peer %s on %s (dc %s, rack %s)\n", self[0].id, self[0].addr,
+		       self[0].dc, self[0].rack);
+		dkv_peers_free(self, n);
+	}
+	fflush(stdout);
+	do {
+		if (sigwait(&stop, &sig) != 0)
+			sig = SIGTERM;
+	} while (sig == SIGHUP); /* nothing to reload yet */
+	printf("dkv: %s: stopping\n", sig == SIGINT ? "interrupted" : "terminated");
+	fflush(stdout);
+	dkv_close(db);
+	return EXIT_OK;
+}
+
+/* ------------------------------------------------------------------------
+ * ring
+ */
+
+static void
+hex_token(char out[33], const unsigned char t[16])
+{
+	static const char digits[] = "0123456789abcdef";
+
+	for (int i = 0; i < 16; i++) {
+		out[2 * i] = digits[t[i] >> 4];
+		out[2 * i + 1] = digits[t[i] & 15];
+	}
+	out[32] = '\0';
+}
+
+static int
+print_ring(dkv_t *db)
+{
+	static const char *const headers[] = {"START (exclusive)", "END (inclusive)", "PEER"};
+	dkv_token_range_t *r;
+	struct table *t;
+	size_t n;
+	int err, code = EXIT_FAIL;
+
+	if ((err = dkv_ring(db, &r, &n)) != DKV_OK) {
+		fprintf(stderr, "dkv: ring: %s\n", dkv_strerror(err));
+		return EXIT_FAIL;
+	}
+	if (n == 0) {
+		printf("The ring is empty: no storage peer has tokens yet.\n");
+		dkv_ring_free(r, n);
+		return EXIT_OK;
+	}
+	t = table_new(3, "lll", headers);
+	for (size_t i = 0; t != NULL && i < n; i++) {
+		char a[33], b[33];
+
+		hex_token(a, r[i].start);
+		hex_token(b, r[i].end);
+		table_cellf(t, "%s", a);
+		table_cellf(t, "%s", b);
+		table_cellf(t, "%s", r[i].peer);
+	}
+	printf("Ring (%zu token ranges):\n", n);
+	if (t != NULL && table_print(t, stdout, 2) == 0)
+		code = EXIT_OK;
+	else
+		fprintf(stderr, "dkv: %s\n", dkv_strerror(DKV_ENOMEM));
+	table_free(t);
+	dkv_ring_free(r, n);
+	return code;
+}
+
+static int
+open_for_view(const struct cli_settings *s, dkv_t **db)
+{
+	dkv_config_t *cfg;
+	int err;
+
+	if (s->seeds != NULL)
+		return cli_open_client(s, db);
+	cfg = dkv_config_new();
+	if (cfg == NULL || cli_settings_apply(s, cfg) != DKV_OK) {
+		dkv_config_free(cfg);
+		return EXIT_USAGE;
+	}
+	err = dkv_open(cfg, db);
+	if (err != DKV_OK)
+		fprintf(stderr, "dkv: %s: %s\n", dkv_strerror(err), dkv_config_error(cfg));
+	dkv_config_free(cfg);
+	return err == DKV_OK ? EXIT_OK : EXIT_FAIL;
+}
+
+int
+cmd_ring(const struct cli_settings *s, int argc, char **argv)
+{
+	dkv_t *db;
+	int code;
+
+	(void)argv;
+	if (argc > 1) {
+		fprintf(stderr, "dkv: ring takes no arguments\n");
+		return EXIT_USAGE;
+	}
+	if ((code = open_for_view(s, &db)) != EXIT_OK)
+		return code;
+	code = print_ring(db);
+	dkv_close(db);
+	return code;
+}
+
+/* ------------------------------------------------------------------------
+ * remove
+ */
+
+int
+cmd_remove(const struct cli_settings *s, int argc, char **argv)
+{
+	dkv_t *db;
+	int code, err;
+
+	if (argc != 2) {
+		fprintf(stderr, "dkv: usage: dkv --seeds HOST:PORT remove PEER_ID\n");
+		return EXIT_USAGE;
+	}
+	if (s->seeds == NULL) {
+		fprintf(stderr, "dkv: remove needs --seeds HOST:PORT of a live peer\n");
+		return EXIT_USAGE;
+	}
+	if ((code = cli_open_client(s, &db)) != EXIT_OK)
+		return code;
+	err = dkv_remove_peer(db, argv[1]);
+	if (err == DKV_OK) {
+		/* let a few gossip rounds carry the news before we leave */
+		pause_ms(3000);
+		printf("dkv: removed peer %s\n", argv[1]);
+		code = EXIT_OK;
+	} else {
+		fprintf(stderr, "dkv: cannot remove %s: %s%s\n", argv[1], dkv_strerror(err),
+		        err == DKV_EBUSY ? " (it is up, or it is this peer)" : "");
+		code = EXIT_FAIL;
+	}
+	dkv_close(db);
+	return code;
+}
