@@ -3,6 +3,7 @@
  */
 #include "config.h"
 
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -91,6 +92,25 @@ cli_open_client(const struct cli_settings *s, dkv_t **db)
  * serve
  */
 
+/* Log lines on stdout, stamped with the wall clock in milliseconds, so
+ * that the logs of several peers can be laid side by side. */
+static void
+serve_log(int level, const char *msg, void *arg)
+{
+	static const char *const names[] = {"error", "warn", "info", "debug"};
+	struct timespec ts;
+	struct tm tm;
+	char when[32];
+
+	(void)arg;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+	printf("%s.%03ldZ %s: %s\n", when, ts.tv_nsec / 1000000L,
+	       level >= 0 && level <= 3 ? names[level] : "?", msg);
+	fflush(stdout);
+}
+
 int
 cmd_serve(const struct cli_settings *s, int argc, char **argv)
 {
@@ -115,7 +135,11 @@ cmd_serve(const struct cli_settings *s, int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &stop, NULL);
 
 	cfg = dkv_config_new();
-	if (cfg == NULL || cli_settings_apply(s, cfg) != DKV_OK) {
+	if (cfg == NULL)
+		return EXIT_FAIL;
+	dkv_config_set(cfg, "log_level", "info"); /* a server says what it does */
+	dkv_config_set_logger(cfg, serve_log, NULL);
+	if (cli_settings_apply(s, cfg) != DKV_OK) {
 		dkv_config_free(cfg);
 		return EXIT_USAGE;
 	}

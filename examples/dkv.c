@@ -581,7 +581,13 @@ print_peers(dkv_t *db)
 		table_cellf(t, "%u", p->tokens);
 		table_cellf(t, "%.1f%%", p->ownership * 100.0);
 	}
-	printf("Peers (%zu):\n", count);
+	{
+		size_t shown = 0;
+
+		for (size_t i = 0; i < count; i++)
+			shown += count == 1 || cli_is_storage(&peers[i]);
+		printf("Peers (%zu):\n", shown);
+	}
 	if (table_print(t, stdout, 2) == 0)
 		code = CLI_EXIT_OK;
 fail:

@@ -87,6 +87,27 @@ save_known_peers(struct cluster *c)
 	store_meta_put_raw(c->db->store, "known_peers", list, strlen(list), false);
 }
 
+/* One line per change of the view: how many peers are up and a digest
+ * of the ring, so operators (and tests) can see peers agree. */
+static void
+log_ring(struct cluster *c, uint32_t ring_peers)
+{
+	uint64_t digest = 1469598103934665603ull;
+	uint32_t up = 0;
+
+	for (uint32_t i = 0; i < c->g.n; i++)
+		up += c->g.members[i].up && c->g.members[i].st.status != STATUS_LEFT;
+	for (uint32_t i = 0; i < c->ring.n; i++) {
+		const struct actor *id = &c->ring_ids[c->ring.entries[i].peer];
+
+		digest = (digest ^ c->ring.entries[i].token.lo) * 1099511628211ull;
+		for (uint8_t k = 0; k < id->len; k++)
+			digest = (digest ^ (uint8_t)id->id[k]) * 1099511628211ull;
+	}
+	log_info(c->log, "view: %u peers up, ring of %u peers (%u tokens, digest %016" PRIx64 ")",
+	         up, ring_peers, c->ring.n, digest);
+}
+
 static int
 member_id_cmp(const void *a, const void *b)
 {
@@ -156,6 +177,7 @@ rebuild(struct cluster *c)
 	c->ownership = per_member;
 	mem_free(peers);
 	save_known_peers(c);
+	log_ring(c, np);
 }
 
 static void

@@ -244,6 +244,16 @@ conn_read(struct bufferevent *bev, void *arg)
 		if (evbuffer_get_length(in) < WIRE_HEADER)
 			return;
 		hdr = evbuffer_pullup(in, WIRE_HEADER);
+		if (hdr != NULL && wire_decode_header(hdr, t->cfg.max_frame, &h) != DKV_OK &&
+		    h.version != WIRE_VERSION && hdr[0] == (WIRE_MAGIC & 0xff) && !c->outgoing &&
+		    c->state == C_HANDSHAKE) {
+			char why[96];
+
+			snprintf(why, sizeof(why), "protocol version %u is not %u", h.version, WIRE_VERSION);
+			log_warn(t->cfg.log, "refused a peer: %s", why);
+			refuse(c, why);
+			return;
+		}
 		if (hdr == NULL || wire_decode_header(hdr, t->cfg.max_frame, &h) != DKV_OK) {
 			log_warn(t->cfg.log, "bad frame header from %s; disconnecting",
 			         c->addr[0] ? c->addr : "a peer");
