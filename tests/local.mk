@@ -3,7 +3,7 @@
 TEST_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(DEP_CFLAGS)
 TEST_INTERNAL_LIBS = libdkvcore.la $(CHECK_LIBS) $(DEP_LIBS)
 VALGRIND_TESTS =
-EXTRA_DIST += tests/valgrind.supp tests/unit.h tests/fuzz/local.mk
+EXTRA_DIST += tests/valgrind.supp tests/unit.h tests/fuzz/local.mk tests/procs.mk
 if HAVE_CHECK
 UNIT_TESTS = tests/check_vv tests/check_object tests/check_store tests/check_config tests/check_ring tests/check_fd tests/check_wire tests/check_sim_membership
 check_PROGRAMS += $(UNIT_TESTS)
@@ -69,3 +69,4 @@ tests_check_cluster_SOURCES = tests/check_cluster.c tests/testutil.c tests/testu
 tests_check_cluster_CFLAGS = $(TEST_CFLAGS)
 tests_check_cluster_LDADD = libdkv.la $(CHECK_LIBS)
 endif
+include $(srcdir)/tests/procs.mk
