@@ -651,6 +651,8 @@ cluster_stats(struct cluster *c, void (*fn)(const char *name, double value, void
 	fn("frames_in", (double)ts.frames_in, arg);
 	fn("frames_out", (double)ts.frames_out, arg);
 	fn("frames_dropped", (double)ts.frames_dropped, arg);
+	fn("bytes_in", (double)ts.bytes_in, arg);
+	fn("bytes_out", (double)ts.bytes_out, arg);
 	fn("handshakes_refused", (double)ts.refused, arg);
 	fn("bad_frames", (double)ts.bad_frames, arg);
 }

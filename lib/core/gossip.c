@@ -208,8 +208,9 @@ gossip_round(struct gossip *g)
 	uint32_t nlive = 0, ndead = 0;
 	bool sent_to_seed = false;
 
-	self_of(g)->st.heartbeat++;
-	bump_self(g);
+	/* No version bump here: liveness travels in direct heartbeats, so a
+	 * state changes (and is re-sent) only when something in it does, and
+	 * a quiet round costs one digest list. */
 	for (uint32_t i = 1; i < g->n; i++) {
 		if (!is_peer(&g->members[i]))
 			continue;
@@ -239,6 +240,7 @@ heartbeat_round(struct gossip *g, uint64_t now_ms)
 {
 	struct msg m;
 
+	self_of(g)->st.heartbeat++;
 	memset(&m, 0, sizeof(m));
 	m.type = WMSG_HEARTBEAT;
 	m.from = self_of(g)->st.id;

@@ -2,8 +2,10 @@
  * Membership by gossip (sans-I/O).
  *
  * Each peer owns a versioned state — id, address, dc, rack, role, status,
- * tokens, heartbeat — ordered by (generation, version): the generation is
- * the peer's start time, so a restarted peer's state replaces its old one.
+ * tokens — ordered by (generation, version): the generation is the peer's
+ * start time, so a restarted peer's state replaces its old one; the
+ * version moves only when the state changes, so a quiet cluster gossips
+ * digests and nothing else.
  * Every round a peer sends its digests (id, generation, version per known
  * peer) to a random live peer, sometimes to an unreachable one and to a
  * seed (Cassandra's rules); the receiver answers with the states the

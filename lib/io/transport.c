@@ -38,6 +38,7 @@ struct conn {
 	char addr[WIRE_ADDR_MAX + 1]; /* destination, or the peer's listen address */
 	struct evbuffer *pending;     /* outgoing frames waiting for HELLO_OK */
 	uint64_t backoff_ms, next_attempt_ms;
+	size_t last_frame_len; /* of the frame being dispatched */
 };
 
 TAILQ_HEAD(conn_list, conn);
@@ -214,6 +215,7 @@ dispatch(struct conn *c, const struct msg *m)
 	case C_READY:
 		if (!c->outgoing) {
 			t->stats.frames_in++;
+			t->stats.bytes_in += c->last_frame_len;
 			t->cfg.on_msg(t->cfg.arg, m, c->addr);
 		}
 		return true;
@@ -279,6 +281,7 @@ conn_read(struct bufferevent *bev, void *arg)
 			return;
 		}
 		mem_free(body);
+		c->last_frame_len = WIRE_HEADER + (size_t)h.body_len;
 		alive = dispatch(c, &m);
 		wire_msg_free(&m);
 		if (!alive)
@@ -376,6 +379,7 @@ transport_send(struct transport *t, const char *addr, uint8_t *frame, size_t len
 		evbuffer_add(c->pending, frame, len);
 	}
 	t->stats.frames_out++;
+	t->stats.bytes_out += len;
 	mem_free(frame);
 	return;
 drop:

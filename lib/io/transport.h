@@ -53,6 +53,7 @@ void transport_close(struct transport *t);
 /* Counters for dkv_stats. */
 struct transport_stats {
 	uint64_t frames_in, frames_out, frames_dropped, refused, bad_frames;
+	uint64_t bytes_in, bytes_out;
 };
 void transport_get_stats(const struct transport *t, struct transport_stats *s);
 
