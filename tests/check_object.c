@@ -103,7 +103,7 @@ END_TEST
 START_TEST(test_k_blind_puts_from_k_writers_give_k_siblings)
 {
 	struct actor writers[7];
-	char id[16], val[16];
+	char id[32], val[16];
 	struct object o;
 
 	object_init(&o);
@@ -211,7 +211,7 @@ END_TEST
  */
 START_TEST(test_merge_is_commutative_associative_idempotent)
 {
-	static char values[64][8];
+	static char values[64][16];
 	const struct actor *replicas[3] = {&R1, &R2, &R3};
 	const struct actor *writers[3] = {&W1, &W2, &W3};
 	uint64_t seed = 1234 + (uint64_t)_i;
@@ -335,7 +335,7 @@ END_TEST
 START_TEST(test_sibling_limit_is_etoobig)
 {
 	struct object o;
-	char id[16];
+	char id[32];
 
 	object_init(&o);
 	for (int k = 0; k < 100; k++) {
@@ -428,7 +428,7 @@ END_TEST
  * result is then DKV_ENOMEM and nothing leaks (ASan/valgrind check). */
 START_TEST(test_allocation_failures_unwind_cleanly)
 {
-	char id[16];
+	char id[32];
 
 	for (long nth = 1; nth < 40; nth++) {
 		struct object o, back, m;

@@ -87,7 +87,7 @@ START_TEST(test_a_partition_heals_and_converges)
 		/* each side sees the other down */
 		for (int i = 0; i < n; i++)
 			for (int j = 0; j < n; j++) {
-				char name[16];
+				char name[32];
 				struct actor id;
 				struct member *m;
 

@@ -8,7 +8,7 @@
 START_TEST(test_set_get_and_growth_past_inline)
 {
 	struct vv v;
-	char id[16];
+	char id[32];
 
 	vv_init(&v);
 	for (int i = 0; i < 40; i++) {

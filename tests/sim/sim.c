@@ -89,7 +89,7 @@ start_node(struct sim *s, int i, int nseeds)
 	memset(&cfg, 0, sizeof(cfg));
 	snprintf(cfg.self.addr, sizeof(cfg.self.addr), "%s", nd->addr);
 	{
-		char id[16];
+		char id[32];
 
 		snprintf(id, sizeof(id), "node-%d", i);
 		actor_set(&cfg.self.id, id, strlen(id));
@@ -284,7 +284,7 @@ sim_converged(struct sim *s, char *why, size_t whylen)
 			struct sim_node *b = &s->nodes[j];
 			struct member *m;
 			struct actor id;
-			char name[16];
+			char name[32];
 
 			if (i == j)
 				continue;
