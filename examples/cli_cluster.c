@@ -5,6 +5,7 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,27 +36,29 @@ cli_is_storage(const dkv_peer_info_t *p)
 
 /* Until some storage peer is UP and the peer count held still for a
  * second (gossip needs a round or two), or 5 s passed. */
-static void
+static bool
 wait_for_membership(dkv_t *db)
 {
-	size_t last = 0;
+	size_t last = 0, up = 0;
 	int stable = 0;
 
 	for (int t = 0; t < 50; t++) {
 		dkv_peer_info_t *l;
-		size_t n, up = 0;
+		size_t n;
 
 		pause_ms(100);
 		if (dkv_peers(db, &l, &n) != DKV_OK)
-			return;
+			return false;
+		up = 0;
 		for (size_t i = 1; i < n; i++)
 			up += l[i].state == DKV_PEER_UP && l[i].tokens > 0;
 		dkv_peers_free(l, n);
 		stable = n == last ? stable + 1 : 0;
 		last = n;
 		if (up > 0 && stable >= 10)
-			return;
+			return true;
 	}
+	return up > 0;
 }
 
 int
@@ -84,7 +87,12 @@ cli_open_client(const struct cli_settings *s, dkv_t **db)
 		return EXIT_FAIL;
 	}
 	dkv_config_free(cfg);
-	wait_for_membership(*db);
+	if (!wait_for_membership(*db)) {
+		fprintf(stderr, "dkv: no storage peer answered at %s\n", s->seeds);
+		dkv_close(*db);
+		*db = NULL;
+		return EXIT_FAIL;
+	}
 	return EXIT_OK;
 }
 
@@ -157,6 +165,10 @@ cmd_serve(const struct cli_settings *s, int argc, char **argv)
 	if (dkv_peers(db, &self, &n) == DKV_OK) {
 		printf("dkv: serving peer %s on %s (dc %s, rack %s)\n", self[0].id, self[0].addr,
 		       self[0].dc, self[0].rack);
+		if (s->seeds == NULL && !cli_settings_assigns(s, "listen") &&
+		    !cli_settings_assigns(s, "seeds") && s->config_file == NULL)
+			printf("dkv: note: no listen or seeds given: this peer is alone and "
+			       "unreachable (set listen=HOST:PORT to form a cluster)\n");
 		dkv_peers_free(self, n);
 	}
 	fflush(stdout);
@@ -282,15 +294,32 @@ cmd_remove(const struct cli_settings *s, int argc, char **argv)
 	}
 	if ((code = cli_open_client(s, &db)) != EXIT_OK)
 		return code;
-	err = dkv_remove_peer(db, argv[1]);
+	/* A peer we only just met may be one we have not heard from yet: the
+	 * library refuses for a few seconds; keep asking a little longer. */
+	for (int tries = 0; (err = dkv_remove_peer(db, argv[1])) == DKV_EBUSY && tries < 40; tries++) {
+		dkv_peer_info_t *l;
+		size_t n;
+		bool up = false;
+
+		if (dkv_peers(db, &l, &n) == DKV_OK) {
+			for (size_t i = 0; i < n; i++)
+				up = up || (strcmp(l[i].id, argv[1]) == 0 && l[i].state == DKV_PEER_UP);
+			dkv_peers_free(l, n);
+		}
+		if (up)
+			break;
+		pause_ms(200);
+	}
 	if (err == DKV_OK) {
 		/* let a few gossip rounds carry the news before we leave */
 		pause_ms(3000);
 		printf("dkv: removed peer %s\n", argv[1]);
 		code = EXIT_OK;
 	} else {
-		fprintf(stderr, "dkv: cannot remove %s: %s%s\n", argv[1], dkv_strerror(err),
-		        err == DKV_EBUSY ? " (it is up, or it is this peer)" : "");
+		fprintf(stderr, "dkv: cannot remove %s: %s\n", argv[1],
+		        err == DKV_EBUSY     ? "it is up (or it is this client)"
+		        : err == DKV_ENOTFOUND ? "no such peer in the cluster"
+		                               : dkv_strerror(err));
 		code = EXIT_FAIL;
 	}
 	dkv_close(db);

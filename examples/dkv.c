@@ -651,12 +651,12 @@ cmd_status(const struct cli_settings *settings, int argc, char **argv)
 	return code;
 }
 
-/* ------------------------------------------------------------------------
- * main
- */
-
-int
-main(int argc, char **argv)
+/* The options every command shares (-d, -c, --set, --seeds, -h, -V),
+ * read from argv[optind..] up to the first non-option. -1 to go on, or the
+ * exit status when one of them ends the run (help, version, an error). */
+static int
+parse_global_options(int argc, char **argv, struct cli_settings *settings,
+                     const char **assignments)
 {
 	enum { OPT_SET = 256 };
 	static const struct option options[] = {
@@ -665,11 +665,50 @@ main(int argc, char **argv)
 	    {"version", no_argument, NULL, 'V'},        {"seeds", required_argument, NULL, 's'},
 	    {NULL, 0, NULL, 0},
 	};
+	int c;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+:d:c:hV", options, NULL)) != -1) {
+		switch (c) {
+		case 'd':
+			settings->data_dir = optarg;
+			break;
+		case 'c':
+			settings->config_file = optarg;
+			break;
+		case 's':
+			settings->seeds = optarg;
+			break;
+		case OPT_SET:
+			if (strchr(optarg, '=') == NULL || optarg[0] == '=')
+				return usage_error("--set %s: expected NAME=VALUE", optarg);
+			assignments[settings->nassignments++] = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return CLI_EXIT_OK;
+		case 'V':
+			printf("dkv (libdkv) %s\n", dkv_version());
+			return CLI_EXIT_OK;
+		default:
+			return option_error(c, argv, "");
+		}
+	}
+	return -1;
+}
+
+/* ------------------------------------------------------------------------
+ * main
+ */
+
+int
+main(int argc, char **argv)
+{
 	struct cli_settings settings = {0};
 	const char **assignments;
 	enum command cmd;
 	const char *command;
-	int c, code;
+	int code;
 
 	/* At most one --set per argument. */
 	assignments = calloc((size_t)argc, sizeof(*assignments));
@@ -682,38 +721,8 @@ main(int argc, char **argv)
 	if (settings.data_dir != NULL && settings.data_dir[0] == '\0')
 		settings.data_dir = NULL;
 	/* '+': stop at the command; its own options follow it. */
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+:d:c:hV", options, NULL)) != -1) {
-		switch (c) {
-		case 'd':
-			settings.data_dir = optarg;
-			break;
-		case 'c':
-			settings.config_file = optarg;
-			break;
-		case 's':
-			settings.seeds = optarg;
-			break;
-		case OPT_SET:
-			if (strchr(optarg, '=') == NULL || optarg[0] == '=') {
-				code = usage_error("--set %s: expected NAME=VALUE", optarg);
-				goto done;
-			}
-			assignments[settings.nassignments++] = optarg;
-			break;
-		case 'h':
-			usage(stdout);
-			code = CLI_EXIT_OK;
-			goto done;
-		case 'V':
-			printf("dkv (libdkv) %s\n", dkv_version());
-			code = CLI_EXIT_OK;
-			goto done;
-		default:
-			code = option_error(c, argv, "");
-			goto done;
-		}
-	}
+	if ((code = parse_global_options(argc, argv, &settings, assignments)) >= 0)
+		goto done;
 	if (optind >= argc) {
 		code = usage_error("missing COMMAND");
 		goto done;
@@ -728,6 +737,14 @@ main(int argc, char **argv)
 	}
 	if (strcmp(command, "serve") == 0 || strcmp(command, "ring") == 0 ||
 	    strcmp(command, "remove") == 0) {
+		/* `dkv serve --config FILE` reads as naturally as the
+		 * options before the command */
+		optind = 1;
+		if ((code = parse_global_options(argc, argv, &settings, assignments)) >= 0)
+			goto done;
+		argv[optind - 1] = argv[0];
+		argc -= optind - 1;
+		argv += optind - 1;
 		if (command[1] == 'e' && command[0] == 's' && settings.data_dir == NULL &&
 		    settings.config_file == NULL && !cli_settings_assigns(&settings, "data_dir")) {
 			code = usage_error("serve: no data directory: use -d DIR, -c FILE or DKV_DATA_DIR");

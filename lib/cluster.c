@@ -39,6 +39,7 @@ struct cluster {
 	struct ring ring;
 	struct actor *ring_ids; /* ring.entries[].peer indexes these */
 	char known_peers[1024]; /* last saved, see save_known_peers */
+	char last_view[128];    /* last view line logged */
 	bool contacted, warned_alone;
 	uint64_t opened_ms, join_at_ms;
 	struct transport_stats tstats;
@@ -104,8 +105,16 @@ log_ring(struct cluster *c, uint32_t ring_peers)
 		for (uint8_t k = 0; k < id->len; k++)
 			digest = (digest ^ (uint8_t)id->id[k]) * 1099511628211ull;
 	}
-	log_info(c->log, "view: %u peers up, ring of %u peers (%u tokens, digest %016" PRIx64 ")",
-	         up, ring_peers, c->ring.n, digest);
+	{
+		char line[sizeof(c->last_view)];
+
+		snprintf(line, sizeof(line), "view: %u peers up, ring of %u peers (%u tokens, digest %016" PRIx64 ")",
+		         up, ring_peers, c->ring.n, digest);
+		if (strcmp(line, c->last_view) == 0)
+			return;
+		strlcpy(c->last_view, line, sizeof(c->last_view));
+		log_info(c->log, "%s", line);
+	}
 }
 
 static int
@@ -427,7 +436,11 @@ parse_seeds(struct gossip_config *gc, const char *seeds, const char *self_addr)
 			s++;
 		for (char *e = s + strlen(s); e > s && e[-1] == ' '; e--)
 			e[-1] = '\0';
-		if (*s == '\0' || strcmp(s, self_addr) == 0 || gc->nseeds == GOSSIP_MAX_SEEDS)
+		bool dup = false;
+
+		for (uint32_t k = 0; k < gc->nseeds; k++)
+			dup = dup || strcmp(gc->seeds[k], s) == 0;
+		if (*s == '\0' || dup || strcmp(s, self_addr) == 0 || gc->nseeds == GOSSIP_MAX_SEEDS)
 			continue;
 		strlcpy(gc->seeds[gc->nseeds++], s, sizeof(gc->seeds[0]));
 	}
@@ -501,6 +514,7 @@ cluster_open(struct dkv *db, struct cluster **out, char *why, size_t whylen)
 		goto fail;
 	if (ntokens > 0 && (err = gossip_set_tokens(&c->g, tokens, ntokens)) != DKV_OK)
 		goto fail;
+	rebuild(c); /* the view is there from the first dkv_peers on */
 	c->timer = event_new(loop_base(db->loop), -1, EV_PERSIST, on_tick, c);
 	if (c->timer == NULL || event_add(c->timer, &tick) != 0) {
 		err = DKV_ENOMEM;
@@ -617,7 +631,7 @@ cluster_remove(struct cluster *c, const char *id)
 	if (actor_set(&a, id, strlen(id)) != DKV_OK)
 		return DKV_EINVAL;
 	pthread_mutex_lock(&c->lock);
-	err = gossip_remove(&c->g, &a);
+	err = gossip_remove(&c->g, &a, clock_mono_ms());
 	pthread_mutex_unlock(&c->lock);
 	if (err == DKV_OK)
 		log_info(c->log, "peer %s removed from the cluster", id);

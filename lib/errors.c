@@ -10,7 +10,7 @@ dkv_strerror(int err)
 	case DKV_OK:
 		return "success";
 	case DKV_ENOTFOUND:
-		return "key not found";
+		return "not found";
 	case DKV_EINVAL:
 		return "invalid argument";
 	case DKV_ETOOBIG:
@@ -20,7 +20,7 @@ dkv_strerror(int err)
 	case DKV_ETIMEDOUT:
 		return "not enough replicas answered in time";
 	case DKV_EIO:
-		return "storage error or corrupt record";
+		return "I/O error (storage or network) or corrupt record";
 	case DKV_ENOMEM:
 		return "out of memory";
 	case DKV_ECONFIG:
@@ -30,7 +30,7 @@ dkv_strerror(int err)
 	case DKV_EDEADLK:
 		return "blocking call from a library callback";
 	case DKV_EBUSY:
-		return "too many operations in flight";
+		return "busy: too many operations in flight, or the peer is in use";
 	default:
 		return "unknown error";
 	}

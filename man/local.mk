@@ -26,7 +26,8 @@ dist_man_MANS += \
 	man/dkv_get_async.3 man/dkv_result_count.3 man/dkv_result_value.3 \
 	man/dkv_result_context.3 man/dkv_result_free.3 \
 	man/dkv_context_decode.3 man/dkv_context_free.3 \
-	man/dkv_peers_free.3 man/dkv_stats.3 \
+	man/dkv_peers_free.3 man/dkv_ring.3 man/dkv_ring_free.3 man/dkv_remove_peer.3 \
+	man/dkv_stats.3 \
 	man/dkv_version.3
 
 TESTS += man/check-man.sh

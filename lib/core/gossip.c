@@ -316,6 +316,7 @@ apply_state(struct gossip *g, const struct peer_state *s, uint64_t now_ms)
 		m = add_member(g, s);
 		if (m != NULL) {
 			m->down_since_ms = now_ms;
+			m->met_ms = now_ms;
 			g->changes++;
 		}
 		return; /* UP once it heartbeats to us */
@@ -522,13 +523,13 @@ gossip_shutdown(struct gossip *g)
 }
 
 int
-gossip_remove(struct gossip *g, const struct actor *id)
+gossip_remove(struct gossip *g, const struct actor *id, uint64_t now_ms)
 {
 	struct member *m = gossip_find(g, id);
 
 	if (m == NULL)
 		return DKV_ENOTFOUND;
-	if (m == self_of(g) || m->up)
+	if (m == self_of(g) || m->up || now_ms - m->met_ms < GOSSIP_REMOVE_GRACE_MS)
 		return DKV_EBUSY;
 	/* Said on the dead peer's behalf: a version above any it reached.
 	 * If it ever restarts, its new generation supersedes this. */

@@ -51,6 +51,7 @@ struct member {
 	bool shutdown; /* said goodbye in st.generation */
 	double phi;
 	uint64_t down_since_ms; /* when we last judged it down (or met it) */
+	uint64_t met_ms;        /* when we learned of it */
 	bool reported_up;       /* the shell's: what it last logged */
 };
 
@@ -93,8 +94,10 @@ void gossip_set_status(struct gossip *g, uint8_t status);
 /* Queues SHUTDOWN to every known peer (a clean stop). */
 void gossip_shutdown(struct gossip *g);
 /* Marks a dead peer LEFT for good; DKV_ENOTFOUND, or DKV_EBUSY while it
- * is UP or when it is this peer. */
-int gossip_remove(struct gossip *g, const struct actor *id);
+ * is UP, when it is this peer, or when we learned of it less than
+ * GOSSIP_REMOVE_GRACE_MS ago (we could not yet tell dead from unheard). */
+#define GOSSIP_REMOVE_GRACE_MS 5000
+int gossip_remove(struct gossip *g, const struct actor *id, uint64_t now_ms);
 
 struct member *gossip_find(struct gossip *g, const struct actor *id);
 

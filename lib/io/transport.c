@@ -29,6 +29,12 @@
 
 enum conn_state { C_CONNECTING, C_HANDSHAKE, C_READY, C_CLOSING, C_DEAD };
 
+/* Live peers heartbeat every 250 ms: an incoming link silent this long (or
+ * one that never says HELLO) is dead. An outgoing link whose bytes cannot
+ * leave (a connect to a black hole included) is given up after less. */
+static const struct timeval incoming_idle = {30, 0};
+static const struct timeval outgoing_stuck = {10, 0};
+
 struct conn {
 	TAILQ_ENTRY(conn) link;
 	struct transport *t;
@@ -310,7 +316,10 @@ conn_event(struct bufferevent *bev, short what, void *arg)
 		send_frame(c->bev, &hello);
 		return;
 	}
-	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
+	if (what & BEV_EVENT_TIMEOUT)
+		log_info(t->cfg.log, "connection %s %s timed out; closing",
+		         c->outgoing ? "to" : "from", c->addr[0] ? c->addr : "a peer");
+	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT))
 		conn_drop(c, false);
 }
 
@@ -342,6 +351,7 @@ conn_connect(struct conn *c)
 	freeaddrinfo(ai);
 	c->state = C_CONNECTING;
 	bufferevent_setcb(c->bev, conn_read, NULL, conn_event, c);
+	bufferevent_set_timeouts(c->bev, NULL, &outgoing_stuck);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 	return 0;
 }
@@ -413,6 +423,7 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int
 	TAILQ_INSERT_TAIL(&t->in, c, link);
 	set_nodelay(c->bev);
 	bufferevent_setcb(c->bev, conn_read, NULL, conn_event, c);
+	bufferevent_set_timeouts(c->bev, &incoming_idle, NULL);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 }
 
