@@ -52,6 +52,11 @@ installcheck-local:
 	LD_LIBRARY_PATH="$(DESTDIR)$(libdir)" ./persist $$tmp/data write && \
 	LD_LIBRARY_PATH="$(DESTDIR)$(libdir)" ./persist $$tmp/data read && \
 	if test -f "$(DESTDIR)$(libdir)/libdkv.a"; then \
+		leaked=`$(NM) -g --defined-only "$(DESTDIR)$(libdir)/libdkv.a" | \
+			$(AWK) 'NF == 3 && $$3 !~ /^dkv_/ { print $$3 }'` && \
+		if test -n "$$leaked"; then \
+			echo "installcheck: libdkv.a defines non-dkv_ symbols:" $$leaked; exit 1; \
+		fi && \
 		echo "installcheck: static link with pkg-config --static" && \
 		$(CC) -o persist-static persist.c `$(PKG_CONFIG) --cflags libdkv` \
 			"$(DESTDIR)$(libdir)/libdkv.a" \
