@@ -1,14 +1,23 @@
-#!/bin/sh
-# demo.sh — a first tour of libdkv through its command-line client: store
-# a few keys, read them back, overwrite one, write with a causal context,
-# make two siblings and resolve them, delete a key, look at the store's
-# status, then read everything again from a new process to show it
-# persisted. Each dkv command is its own process that opens the store and
-# closes it again.
+#!/usr/bin/env bash
+# demo.sh — a first tour of libdkv through its command-line client.
+#
+# Part 1, one store: store a few keys, read them back, overwrite one,
+# write with a causal context, make two siblings and resolve them, delete
+# a key, look at the store's status, then read everything again from a new
+# process to show it persisted. Each dkv command is its own process that
+# opens the store and closes it again.
+#
+# Part 2, a cluster: start three `dkv serve` peers on free loopback ports
+# (the first is the seed of the other two), wait until all three are up,
+# look at the cluster and its ring through a client (dkv --seeds), then
+# stop the peers with SIGTERM and show that they stopped cleanly.
 #
 # Usage: examples/demo.sh [PATH-TO-dkv]    (default ./dkv; `make demo` runs it)
-# Exits non-zero, saying which step failed, if anything goes wrong.
-set -u
+# Exits non-zero, saying which step failed, if anything goes wrong; every
+# process it started is stopped and its temporary directory removed on
+# every way out.
+if [ -z "${BASH_VERSION:-}" ]; then exec bash "$0" "$@"; fi
+set -euo pipefail
 
 DKV=${1:-./dkv}
 if [ ! -x "$DKV" ]; then
@@ -16,10 +25,22 @@ if [ ! -x "$DKV" ]; then
 	exit 1
 fi
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/dkv-demo.XXXXXX") || exit 1
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/dkv-demo.XXXXXX")
 DATA=$WORK/data
-trap 'rm -rf "$WORK"' EXIT
-trap 'exit 130' INT TERM
+PIDS=() # the dkv serve peers of part 2 still running
+
+cleanup() {
+	local pid
+	{
+		for pid in "${PIDS[@]}"; do
+			kill -9 "$pid" || true
+			wait "$pid" || true
+		done
+	} 2>/dev/null
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM HUP
 
 fail() {
 	echo "demo: FAILED: $*" >&2
@@ -71,7 +92,7 @@ expect() {
 step "A fresh store in $DATA (created on first use)"
 run put greeting "hello, world"
 run put user:1 '{"name": "Ada", "lang": "C"}'
-echo '$ printf '"'"'line one\nline two\n'"'"' | dkv put notes    # no VALUE: read stdin'
+printf '%s\n' '$ printf '"'"'line one\nline two\n'"'"' | dkv put notes    # no VALUE: read stdin'
 printf 'line one\nline two\n' | "$DKV" -d "$DATA" put notes || fail "put from stdin"
 
 step "Read them back"
@@ -115,8 +136,8 @@ expect "hello, resolved" get greeting
 
 step "Delete a key: reading it is now 'not found' (exit status 1)"
 run del user:1
-show get user:1
-status=$?
+status=0
+show get user:1 || status=$?
 [ "$status" -eq 1 ] || fail "get of a deleted key exited with $status, expected 1"
 
 step "The store's status: this peer and its statistics"
@@ -127,8 +148,160 @@ expect "hello, resolved" get greeting
 expect "line one
 line two
 " get notes
-show get user:1 2>/dev/null
-[ $? -eq 1 ] || fail "the deleted key came back"
+status=0
+show get user:1 2>/dev/null || status=$?
+[ "$status" -eq 1 ] || fail "the deleted key came back"
 echo "(user:1 stays deleted)"
+
+# ---------------------------------------------------------------------------
+# Part 2: a local cluster of three peers.
+
+now_ms() { date +%s%3N; }
+
+# port_free PORT: nothing listens on PORT yet.
+port_free() {
+	if command -v ss >/dev/null 2>&1; then
+		if ss -Hltn "sport = :$1" 2>/dev/null | grep -q .; then return 1; fi
+	elif grep -qi "^ *[0-9]*: [0-9A-F]*:$(printf '%04X' "$1") [0-9A-F]*:0000 0A" \
+		/proc/net/tcp /proc/net/tcp6 2>/dev/null; then
+		return 1
+	fi
+	return 0
+}
+
+# port_range: PORT_LO-PORT_HI, where to pick listening ports: 20000-60000
+# less the kernel's ephemeral range, from which outgoing connections (the
+# peers' own connections to each other among them) take their ports.
+port_range() {
+	local lo=32768 hi=60999
+	if [ -r /proc/sys/net/ipv4/ip_local_port_range ]; then
+		read -r lo hi </proc/sys/net/ipv4/ip_local_port_range
+	fi
+	if [ "$lo" -gt 21000 ]; then
+		PORT_LO=20000
+		PORT_HI=$((lo - 1 < 60000 ? lo - 1 : 60000))
+	elif [ "$hi" -lt 59000 ]; then
+		PORT_LO=$((hi + 1))
+		PORT_HI=60000
+	else
+		PORT_LO=20000
+		PORT_HI=60000
+	fi
+}
+port_range
+
+# pick_port: a free port from a random place in PORT_LO-PORT_HI, not in PORTS.
+PORTS=()
+pick_port() {
+	local p q
+	while :; do
+		p=$((PORT_LO + (RANDOM * 32768 + RANDOM) % (PORT_HI - PORT_LO + 1)))
+		for q in "${PORTS[@]}"; do [ "$q" != "$p" ] || continue 2; done
+		if port_free "$p"; then
+			echo "$p"
+			return
+		fi
+	done
+}
+
+# serve I: start peer I (1-3) in the background, its output in
+# $WORK/peerI.log; peer 1 is the seed of the others. Waits until it says
+# it serves; a port taken in the meantime is replaced by another.
+serve() {
+	local i=$1 tries end
+	local -a args
+	for tries in 1 2 3 4 5; do
+		args=(-d "$WORK/peer$i" --set "listen=127.0.0.1:${PORTS[i]}")
+		[ "$i" -eq 1 ] || args+=(--seeds "127.0.0.1:${PORTS[1]}")
+		args+=(serve)
+		printf '%s > peer%s.log &\n' "$(echo_command "${args[@]}")" "$i"
+		"$DKV" "${args[@]}" >"$WORK/peer$i.log" 2>&1 &
+		PIDS[i]=$!
+		end=$(($(now_ms) + 10000))
+		until grep -q '^dkv: serving peer ' "$WORK/peer$i.log"; do
+			if ! kill -0 "${PIDS[i]}" 2>/dev/null; then
+				unset "PIDS[$i]"
+				if grep -q 'Address already in use' "$WORK/peer$i.log" && [ "$tries" -lt 5 ]; then
+					echo "(port ${PORTS[i]} was taken meanwhile; trying another)"
+					PORTS[i]=$(pick_port)
+					continue 2
+				fi
+				sed 's/^/    /' "$WORK/peer$i.log" >&2
+				fail "dkv serve (peer $i) exited at start-up"
+			fi
+			[ "$(now_ms)" -le "$end" ] || fail "dkv serve (peer $i) did not start within 10 s"
+			sleep 0.1
+		done
+		sed -n 's/^dkv: /    /p' "$WORK/peer$i.log"
+		return
+	done
+}
+
+# seen_up: dkv --seeds ... status, through a client peer, into
+# $WORK/status; true when it lists three peers "up".
+seen_up() {
+	"$DKV" --seeds "127.0.0.1:${PORTS[1]}" status >"$WORK/status" 2>"$WORK/status.err" || return 1
+	[ "$(awk '$1 == "up"' "$WORK/status" | wc -l)" -eq 3 ]
+}
+
+step "Part 2: a cluster of three peers on loopback, each a 'dkv serve' process"
+echo "(peer 1 is the seed: peers 2 and 3 find the cluster through it)"
+PORTS[1]=$(pick_port)
+PORTS[2]=$(pick_port)
+PORTS[3]=$(pick_port)
+serve 1
+serve 2
+serve 3
+
+step "Wait until all three are up (polling 'dkv --seeds 127.0.0.1:${PORTS[1]} status', up to 20 s)"
+start=$(now_ms)
+until seen_up; do
+	if [ "$(now_ms)" -gt $((start + 20000)) ]; then
+		echo "last status seen:"
+		cat "$WORK/status" "$WORK/status.err"
+		fail "the three peers were not all up within 20 s"
+	fi
+	sleep 0.5
+done
+echo "all three up after $(awk -v ms=$(($(now_ms) - start)) 'BEGIN { printf "%.1f", ms / 1000 }') s"
+
+step "The cluster as a client sees it (the client joins, looks, and leaves)"
+echo_command --seeds "127.0.0.1:${PORTS[1]}" status
+cat "$WORK/status"
+
+step "The ring: token ranges and the peer owning each (first lines)"
+echo_command --seeds "127.0.0.1:${PORTS[1]}" ring | tr -d '\n'
+echo ' | head -8'
+"$DKV" --seeds "127.0.0.1:${PORTS[1]}" ring >"$WORK/ring" || fail "dkv ring exited with status $?"
+head -n 8 "$WORK/ring"
+grep -q '^Ring (384 token ranges):$' "$WORK/ring" ||
+	fail "expected a ring of 384 token ranges (3 peers x 128), got: $(head -n 1 "$WORK/ring")"
+
+step "What peer 1 logged: peers 2 and 3 coming UP, and its ring growing to 3 peers"
+ids=$(sed -n 's/^dkv: serving peer \([^ ]*\) .*/\1/p' "$WORK/peer2.log" "$WORK/peer3.log" | tr '\n' ' ')
+awk -v ids="$ids" '
+	BEGIN { split(ids, id, " "); for (i in id) want["peer " id[i]] = 1 }
+	/ is UP$/ { p = $0; sub(/.* info: /, "", p); sub(/ at .*/, "", p); if (p in want) print }
+	/ joined the ring / { print }
+	/ view: .* ring of [123] peers / { v = $0; sub(/.*ring of /, "", v); if (v != last) print; last = v }
+	/ ring of 3 peers / { exit }' "$WORK/peer1.log"
+echo "(the dkv --seeds clients that looked meanwhile are peers too, counted in 'peers up' while connected)"
+
+step "Stop the peers with SIGTERM: each says goodbye and closes its store"
+for i in 3 2 1; do
+	echo "\$ kill -TERM ${PIDS[i]}    # peer $i"
+	kill -TERM "${PIDS[i]}"
+	status=0
+	wait "${PIDS[i]}" || status=$?
+	unset "PIDS[$i]"
+	[ "$status" -eq 0 ] || fail "peer $i exited with status $status after SIGTERM"
+	grep -q '^dkv: terminated: stopping$' "$WORK/peer$i.log" ||
+		fail "peer $i did not log 'dkv: terminated: stopping'"
+	grep -q ' info: peer .* closed$' "$WORK/peer$i.log" || fail "peer $i did not log that it closed"
+	echo "peer $i exited with status 0; the end of its log:"
+	tail -n 2 "$WORK/peer$i.log" | sed 's/^/    /'
+done
+echo "What peer 1 logged as peers 3 and 2 stopped (a clean stop is seen DOWN at once):"
+grep ' is DOWN$' "$WORK/peer1.log" | sed 's/^/    /' || echo "    (no DOWN line)"
 
 step "Done; removing $WORK"

@@ -39,10 +39,12 @@ declare -A PID=() PORT=() LOG=() ID=() RUNS=()
 
 cleanup() {
 	local name
-	for name in "${!PID[@]}"; do
-		kill -9 "${PID[$name]}" 2>/dev/null || true
-	done
-	wait 2>/dev/null || true
+	{
+		for name in "${!PID[@]}"; do
+			kill -9 "${PID[$name]}" || true
+			wait "${PID[$name]}" || true
+		done
+	} 2>/dev/null
 	rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -77,11 +79,32 @@ port_free() {
 	return 0
 }
 
-# pick_port: a free port from a random place in 20000-59999 not yet ours.
+# port_range: PORT_LO-PORT_HI, where to pick listening ports: 20000-60000
+# less the kernel's ephemeral range, from which outgoing connections (the
+# peers' own connections to each other among them) take their ports.
+port_range() {
+	local lo=32768 hi=60999
+	if [ -r /proc/sys/net/ipv4/ip_local_port_range ]; then
+		read -r lo hi </proc/sys/net/ipv4/ip_local_port_range
+	fi
+	if [ "$lo" -gt 21000 ]; then
+		PORT_LO=20000
+		PORT_HI=$((lo - 1 < 60000 ? lo - 1 : 60000))
+	elif [ "$hi" -lt 59000 ]; then
+		PORT_LO=$((hi + 1))
+		PORT_HI=60000
+	else
+		PORT_LO=20000
+		PORT_HI=60000
+	fi
+}
+port_range
+
+# pick_port: a free port from a random place in PORT_LO-PORT_HI, not yet ours.
 pick_port() {
 	local p used
 	while :; do
-		p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+		p=$((PORT_LO + (RANDOM * 32768 + RANDOM) % (PORT_HI - PORT_LO + 1)))
 		used=0
 		for q in "${PORT[@]}"; do [ "$q" = "$p" ] && used=1; done
 		if [ $used = 0 ] && port_free "$p"; then
