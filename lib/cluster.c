@@ -117,6 +117,18 @@ log_ring(struct cluster *c, uint32_t ring_peers)
 	}
 }
 
+/* A ring entry for a peer of this state, holding tokens (not copied). */
+static void
+ring_peer_of(struct ring_peer *p, const struct peer_state *st, const struct token *tokens,
+             uint32_t ntokens)
+{
+	p->id = st->id;
+	strlcpy(p->dc, st->dc, sizeof(p->dc));
+	strlcpy(p->rack, st->rack, sizeof(p->rack));
+	p->ntokens = ntokens;
+	p->tokens = tokens;
+}
+
 static int
 member_id_cmp(const void *a, const void *b)
 {
@@ -155,12 +167,7 @@ rebuild(struct cluster *c)
 		if (m->st.ntokens == 0 ||
 		    (m->st.status != STATUS_NORMAL && m->st.status != STATUS_LEAVING))
 			continue;
-		peers[np].id = m->st.id;
-		strlcpy(peers[np].dc, m->st.dc, sizeof(peers[np].dc));
-		strlcpy(peers[np].rack, m->st.rack, sizeof(peers[np].rack));
-		peers[np].ntokens = m->st.ntokens;
-		peers[np].tokens = m->st.tokens;
-		np++;
+		ring_peer_of(&peers[np++], &m->st, m->st.tokens, m->st.ntokens);
 	}
 	c->nknown = g->n;
 	/* the same order on every peer, so every peer builds the same ring */
@@ -258,12 +265,7 @@ plan_tokens(struct cluster *c, struct token *mine)
 		}
 		if (m->st.ntokens == 0 || m->st.status == STATUS_JOINING)
 			continue;
-		peers[np].id = m->st.id;
-		strlcpy(peers[np].dc, m->st.dc, sizeof(peers[np].dc));
-		strlcpy(peers[np].rack, m->st.rack, sizeof(peers[np].rack));
-		peers[np].ntokens = m->st.ntokens;
-		peers[np].tokens = m->st.tokens;
-		np++;
+		ring_peer_of(&peers[np++], &m->st, m->st.tokens, m->st.ntokens);
 	}
 	qsort(peers, np, sizeof(*peers), member_id_cmp);
 	qsort(joiners, nj, sizeof(*joiners), joiner_cmp);
@@ -288,12 +290,7 @@ plan_tokens(struct cluster *c, struct token *mine)
 			memcpy(mine, t, vnodes * sizeof(*t));
 			goto out;
 		}
-		peers[np].id = joiners[j]->st.id;
-		strlcpy(peers[np].dc, joiners[j]->st.dc, sizeof(peers[np].dc));
-		strlcpy(peers[np].rack, joiners[j]->st.rack, sizeof(peers[np].rack));
-		peers[np].ntokens = vnodes;
-		peers[np].tokens = t;
-		np++;
+		ring_peer_of(&peers[np++], &joiners[j]->st, t, vnodes);
 	}
 	err = DKV_EINVAL; /* not reached: this peer is always a joiner */
 out:
