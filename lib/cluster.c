@@ -97,7 +97,8 @@ log_ring(struct cluster *c, uint32_t ring_peers)
 	uint32_t up = 0;
 
 	for (uint32_t i = 0; i < c->g.n; i++)
-		up += c->g.members[i].up && c->g.members[i].st.status != STATUS_LEFT;
+		up += c->g.members[i].up && c->g.members[i].st.status != STATUS_LEFT &&
+		      c->g.members[i].st.role == PEER_STORAGE;
 	for (uint32_t i = 0; i < c->ring.n; i++) {
 		const struct actor *id = &c->ring_ids[c->ring.entries[i].peer];
 
@@ -161,8 +162,9 @@ rebuild(struct cluster *c)
 		struct member *m = &g->members[i];
 
 		if (i > 0 && m->up != m->reported_up)
-			log_info(c->log, "peer %.*s at %s is %s", m->st.id.len, m->st.id.id, m->st.addr,
-			         m->up ? "UP" : "DOWN");
+			log_msg(c->log, m->st.role == PEER_CLIENT ? DKV_LOG_DEBUG : DKV_LOG_INFO,
+			        "%s %.*s at %s is %s", m->st.role == PEER_CLIENT ? "client" : "peer",
+			        m->st.id.len, m->st.id.id, m->st.addr, m->up ? "UP" : "DOWN");
 		m->reported_up = m->up;
 		if (m->st.ntokens == 0 ||
 		    (m->st.status != STATUS_NORMAL && m->st.status != STATUS_LEAVING))
@@ -330,6 +332,7 @@ maybe_join(struct cluster *c, uint64_t now)
 		err = gossip_set_tokens(&c->g, toks, vnodes);
 	if (err == DKV_OK) {
 		gossip_set_status(&c->g, STATUS_NORMAL);
+		c->g.next_round_ms = now; /* tell the others now, not next round */
 		log_info(c->log, "joined the ring with %u tokens", vnodes);
 	} else {
 		log_error(c->log, "cannot choose tokens: %s", dkv_strerror(err));
