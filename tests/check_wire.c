@@ -158,6 +158,58 @@ START_TEST(test_random_garbage_never_crashes)
 }
 END_TEST
 
+/* Regression: a SYN naming one peer many times overflowed the ACK that
+ * gossip built from it. The decoder now refuses repeated ids. */
+START_TEST(test_repeated_ids_are_refused)
+{
+	struct digest d[3];
+	struct peer_state st[2];
+	struct msg m, back;
+	uint8_t *buf;
+	size_t len;
+
+	memset(&m, 0, sizeof(m));
+	m.type = WMSG_SYN;
+	m.from = mk_actor("attacker");
+	for (int i = 0; i < 3; i++) {
+		d[i].id = mk_actor("victim");
+		d[i].generation = 1;
+		d[i].version = 0;
+	}
+	m.digests = d;
+	m.ndigests = 3;
+	ck_assert_int_eq(wire_encode(&m, &buf, &len), DKV_OK);
+	ck_assert_int_eq(wire_decode(WMSG_SYN, buf + WIRE_HEADER, len - WIRE_HEADER, &back), DKV_EINVAL);
+	free(buf);
+
+	fill_state(&st[0], "same");
+	fill_state(&st[1], "same");
+	m.type = WMSG_ACK2;
+	m.ndigests = 0;
+	m.digests = NULL;
+	m.states = st;
+	m.nstates = 2;
+	ck_assert_int_eq(wire_encode(&m, &buf, &len), DKV_OK);
+	ck_assert_int_eq(wire_decode(WMSG_ACK2, buf + WIRE_HEADER, len - WIRE_HEADER, &back), DKV_EINVAL);
+	free(buf);
+}
+END_TEST
+
+/* Text and ids from the network land in logs: control bytes are refused. */
+START_TEST(test_control_bytes_in_ids_and_text_are_refused)
+{
+	uint8_t bad_id[] = {2, 'a', '\n', 0, 0, 0, 0, 0, 0, 0, 0};
+	uint8_t bad_text[] = {1, 'a', 2, 'o', '\x1b'};
+	struct msg m;
+
+	ck_assert_int_eq(wire_decode(WMSG_SHUTDOWN, bad_id, sizeof(bad_id), &m), DKV_EINVAL);
+	ck_assert_int_eq(wire_decode(WMSG_REFUSE, bad_text, sizeof(bad_text), &m), DKV_EINVAL);
+	bad_text[4] = 'k';
+	ck_assert_int_eq(wire_decode(WMSG_REFUSE, bad_text, sizeof(bad_text), &m), DKV_OK);
+	wire_msg_free(&m);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -168,6 +220,8 @@ main(void)
 	tcase_add_test(tc, test_bad_headers_are_refused);
 	tcase_add_test(tc, test_lying_counts_and_trailing_bytes_are_refused);
 	tcase_add_test(tc, test_random_garbage_never_crashes);
+	tcase_add_test(tc, test_repeated_ids_are_refused);
+	tcase_add_test(tc, test_control_bytes_in_ids_and_text_are_refused);
 	tcase_set_timeout(tc, 120);
 	suite_add_tcase(s, tc);
 	return run_suite(s);

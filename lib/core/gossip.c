@@ -365,6 +365,8 @@ on_syn(struct gossip *g, const struct msg *in, const char *from_addr, uint64_t n
 			nreq++;
 			continue;
 		}
+		if (mentioned[m - g->members])
+			continue; /* a digest listed twice is answered once */
 		mentioned[m - g->members] = true;
 		if (newer(d->generation, d->version, m->st.generation, m->st.version)) {
 			ack.digests[nreq].id = d->id;

@@ -5,6 +5,7 @@
  */
 #include "config.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "libdkv/dkv.h"
@@ -178,6 +179,7 @@ wire_encode(const struct msg *m, uint8_t **out, size_t *len)
 
 /* --- decoding ----------------------------------------------------------- */
 
+/* Text from the network ends up in logs: printable ASCII only. */
 static bool
 rd_str(struct rd *r, char *out, size_t outsize)
 {
@@ -187,20 +189,55 @@ rd_str(struct rd *r, char *out, size_t outsize)
 	if (b == NULL || n >= outsize)
 		return false;
 	for (uint8_t i = 0; i < n; i++)
-		if (b[i] == '\0')
-			return false; /* strings travel without NULs */
+		if (b[i] < 0x20 || b[i] > 0x7e)
+			return false;
 	memcpy(out, b, n);
 	out[n] = '\0';
 	return true;
 }
 
+/* Peer ids are node_ids: visible ASCII, no spaces (config.c's rule is
+ * stricter still). */
 static bool
 rd_actor(struct rd *r, struct actor *a)
 {
 	uint8_t n = rd_u8(r);
 	const uint8_t *b = rd_bytes(r, n);
 
-	return b != NULL && actor_set(a, b, n) == DKV_OK;
+	if (b == NULL)
+		return false;
+	for (uint8_t i = 0; i < n; i++)
+		if (b[i] < 0x21 || b[i] > 0x7e)
+			return false;
+	return actor_set(a, b, n) == DKV_OK;
+}
+
+static int
+actor_ptr_cmp(const void *a, const void *b)
+{
+	return actor_cmp(*(const struct actor *const *)a, *(const struct actor *const *)b);
+}
+
+/* Whether the n items (each starting with an actor, stride bytes apart)
+ * repeat an actor: sorted, so a hostile list costs n log n, not n^2. */
+static bool
+has_duplicate(const void *items, size_t stride, uint32_t n)
+{
+	const struct actor **ids;
+	bool dup = false;
+
+	if (n < 2)
+		return false;
+	ids = mem_reallocarray(NULL, n, sizeof(*ids));
+	if (ids == NULL)
+		return true; /* refuse what we cannot check */
+	for (uint32_t i = 0; i < n; i++)
+		ids[i] = (const struct actor *)(const void *)((const char *)items + (size_t)i * stride);
+	qsort(ids, n, sizeof(*ids), actor_ptr_cmp);
+	for (uint32_t i = 1; i < n && !dup; i++)
+		dup = actor_eq(ids[i - 1], ids[i]);
+	mem_free(ids);
+	return dup;
 }
 
 static int
@@ -292,6 +329,11 @@ wire_decode(uint8_t type, const uint8_t *body, size_t len, struct msg *m)
 				goto fail;
 			}
 		}
+		/* one digest and one state per peer: a repeat is an attack or
+		 * a bug, never something to act on twice */
+		if (has_duplicate(m->digests, sizeof(*m->digests), m->ndigests) ||
+		    has_duplicate(m->states, sizeof(*m->states), m->nstates))
+			goto fail;
 		break;
 	case WMSG_HEARTBEAT:
 		m->generation = rd_u64(&r);
