@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include <inttypes.h>
+#include <stdarg.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,10 +41,50 @@ struct cluster {
 	struct actor *ring_ids; /* ring.entries[].peer indexes these */
 	char known_peers[1024]; /* last saved, see save_known_peers */
 	char last_view[128];    /* last view line logged */
+	/* Lines logged while `lock` is held wait here (loop thread only) and
+	 * go out after it is released: the application's logger may call
+	 * dkv_peers and friends, which take the lock. */
+	unsigned nlogs, logs_dropped;
+	struct {
+		int level;
+		char text[240];
+	} logs[16];
 	bool contacted, warned_alone;
 	uint64_t opened_ms, join_at_ms;
 	struct transport_stats tstats;
 };
+
+static void deferred_log(struct cluster *c, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+deferred_log(struct cluster *c, int level, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (level > c->log->level)
+		return;
+	if (c->nlogs == sizeof(c->logs) / sizeof(c->logs[0])) {
+		c->logs_dropped++;
+		return;
+	}
+	va_start(ap, fmt);
+	vsnprintf(c->logs[c->nlogs].text, sizeof(c->logs[0].text), fmt, ap);
+	va_end(ap);
+	c->logs[c->nlogs++].level = level;
+}
+
+/* After unlocking, on the loop thread. */
+static void
+flush_logs(struct cluster *c)
+{
+	for (unsigned i = 0; i < c->nlogs; i++)
+		log_msg(c->log, c->logs[i].level, "%s", c->logs[i].text);
+	if (c->logs_dropped > 0)
+		log_msg(c->log, DKV_LOG_WARN, "%u log lines dropped", c->logs_dropped);
+	c->nlogs = 0;
+	c->logs_dropped = 0;
+}
 
 static uint64_t
 id_hash(const struct actor *a)
@@ -114,7 +155,7 @@ log_ring(struct cluster *c, uint32_t ring_peers)
 		if (strcmp(line, c->last_view) == 0)
 			return;
 		strlcpy(c->last_view, line, sizeof(c->last_view));
-		log_info(c->log, "%s", line);
+		deferred_log(c, DKV_LOG_INFO, "%s", line);
 	}
 }
 
@@ -162,7 +203,7 @@ rebuild(struct cluster *c)
 		struct member *m = &g->members[i];
 
 		if (i > 0 && m->up != m->reported_up)
-			log_msg(c->log, m->st.role == PEER_CLIENT ? DKV_LOG_DEBUG : DKV_LOG_INFO,
+			deferred_log(c, m->st.role == PEER_CLIENT ? DKV_LOG_DEBUG : DKV_LOG_INFO,
 			        "%s %.*s at %s is %s", m->st.role == PEER_CLIENT ? "client" : "peer",
 			        m->st.id.len, m->st.id.id, m->st.addr, m->up ? "UP" : "DOWN");
 		m->reported_up = m->up;
@@ -315,7 +356,7 @@ maybe_join(struct cluster *c, uint64_t now)
 		return;
 	if (c->g.cfg.nseeds > 0 && !c->contacted) {
 		if (!c->warned_alone && now > c->opened_ms + 10000) {
-			log_warn(c->log, "no seed has answered yet; still joining");
+			deferred_log(c, DKV_LOG_WARN, "no seed has answered yet; still joining");
 			c->warned_alone = true;
 		}
 		return;
@@ -333,9 +374,9 @@ maybe_join(struct cluster *c, uint64_t now)
 	if (err == DKV_OK) {
 		gossip_set_status(&c->g, STATUS_NORMAL);
 		c->g.next_round_ms = now; /* tell the others now, not next round */
-		log_info(c->log, "joined the ring with %u tokens", vnodes);
+		deferred_log(c, DKV_LOG_INFO, "joined the ring with %u tokens", vnodes);
 	} else {
-		log_error(c->log, "cannot choose tokens: %s", dkv_strerror(err));
+		deferred_log(c, DKV_LOG_ERROR, "cannot choose tokens: %s", dkv_strerror(err));
 	}
 	mem_free(toks);
 }
@@ -355,6 +396,7 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 	send_outbox(c);
 	transport_get_stats(c->tr, &c->tstats);
 	pthread_mutex_unlock(&c->lock);
+	flush_logs(c);
 }
 
 static void
@@ -374,6 +416,7 @@ on_msg(void *arg, const struct msg *m, const char *from_addr)
 	rebuild(c);
 	send_outbox(c);
 	pthread_mutex_unlock(&c->lock);
+	flush_logs(c);
 }
 
 static uint64_t
@@ -515,6 +558,7 @@ cluster_open(struct dkv *db, struct cluster **out, char *why, size_t whylen)
 	if (ntokens > 0 && (err = gossip_set_tokens(&c->g, tokens, ntokens)) != DKV_OK)
 		goto fail;
 	rebuild(c); /* the view is there from the first dkv_peers on */
+	flush_logs(c);
 	c->timer = event_new(loop_base(db->loop), -1, EV_PERSIST, on_tick, c);
 	if (c->timer == NULL || event_add(c->timer, &tick) != 0) {
 		err = DKV_ENOMEM;

@@ -340,6 +340,55 @@ START_TEST(test_a_restarted_peer_keeps_its_identity_and_tokens)
 }
 END_TEST
 
+/* Regression (found in review): log lines written while the cluster lock
+ * was held deadlocked a logger that called back into the library. */
+static dkv_t *_Atomic logger_db;
+static _Atomic int logger_calls;
+
+static void
+calling_logger(int level, const char *msg, void *arg)
+{
+	dkv_t *db = logger_db;
+	dkv_peer_info_t *l;
+	dkv_token_range_t *r;
+	size_t n;
+
+	(void)level;
+	(void)msg;
+	(void)arg;
+	logger_calls++;
+	if (db == NULL)
+		return;
+	if (dkv_peers(db, &l, &n) == DKV_OK)
+		dkv_peers_free(l, n);
+	if (dkv_ring(db, &r, &n) == DKV_OK)
+		dkv_ring_free(r, n);
+}
+
+START_TEST(test_a_logger_may_call_the_library)
+{
+	struct cluster c;
+	dkv_config_t *cfg;
+	int err;
+
+	memset(&c, 0, sizeof(c));
+	start_peer(&c, 0, "test");
+	c.dirs[1] = tu_tempdir();
+	cfg = tu_config(c.dirs[1], "listen", "127.0.0.1:0", "vnodes", "16", "cluster_name", "test",
+	                "seeds", c.seed, "log_level", "debug", NULL);
+	dkv_config_set_logger(cfg, calling_logger, NULL);
+	err = dkv_open(cfg, &c.db[1]);
+	ck_assert_msg(err == DKV_OK, "open: %s", dkv_config_error(cfg));
+	dkv_config_free(cfg);
+	logger_db = c.db[1];
+	c.n = 2;
+	wait_converged(c.db, 2, 2, 30);
+	ck_assert_int_gt(logger_calls, 0);
+	logger_db = NULL;
+	stop_cluster(&c);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -352,6 +401,7 @@ main(void)
 	tcase_add_test(tc, test_a_clean_close_is_seen_down_at_once);
 	tcase_add_test(tc, test_a_dead_peer_can_be_removed_for_good);
 	tcase_add_test(tc, test_a_restarted_peer_keeps_its_identity_and_tokens);
+	tcase_add_test(tc, test_a_logger_may_call_the_library);
 	tcase_set_timeout(tc, 300);
 	suite_add_tcase(s, tc);
 	return tu_run(s);
