@@ -12,6 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <sys/socket.h>
+
 #include <bsd/string.h>
 #include <event2/event.h>
 
@@ -218,7 +222,14 @@ rebuild(struct cluster *c)
 	ring_free(&c->ring);
 	mem_free(c->ring_ids);
 	c->ring_ids = mem_calloc(np ? np : 1, sizeof(*c->ring_ids));
-	for (uint32_t k = 0; k < np && c->ring_ids != NULL; k++)
+	if (c->ring_ids == NULL) {
+		/* no ids, no ring: an empty view until the next try */
+		mem_free(peers);
+		mem_free(per_member);
+		c->seen_changes--;
+		return;
+	}
+	for (uint32_t k = 0; k < np; k++)
 		c->ring_ids[k] = peers[k].id;
 	if (ring_build(&c->ring, peers, np) == DKV_OK && np > 0) {
 		own = mem_calloc(np, sizeof(*own));
@@ -468,8 +479,42 @@ load_tokens(struct cluster *c, struct token **out, uint32_t *n)
 	return DKV_OK;
 }
 
+/* A configured seed may name a host: resolve it now, at open, so the loop
+ * only ever connects to numeric addresses. Unresolvable seeds are kept as
+ * written (and will not connect), with a warning. */
 static void
-parse_seeds(struct gossip_config *gc, const char *seeds, const char *self_addr)
+numeric_seed(struct cluster *c, const char *seed, char *out, size_t outlen)
+{
+	char host[256], port[16], ip[INET6_ADDRSTRLEN];
+	struct addrinfo hints, *ai = NULL;
+	const char *colon = strrchr(seed, ':');
+	size_t n;
+
+	strlcpy(out, seed, outlen);
+	if (colon == NULL || (n = (size_t)(colon - seed)) == 0 || n >= sizeof(host) ||
+	    seed[0] == '[')
+		return;
+	memcpy(host, seed, n);
+	host[n] = '\0';
+	strlcpy(port, colon + 1, sizeof(port));
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICSERV;
+	if (getaddrinfo(host, port, &hints, &ai) != 0 || ai == NULL) {
+		log_warn(c->log, "cannot resolve seed %s", seed);
+		return;
+	}
+	if (ai->ai_family == AF_INET &&
+	    inet_ntop(AF_INET, &((struct sockaddr_in *)(void *)ai->ai_addr)->sin_addr, ip, sizeof(ip)))
+		snprintf(out, outlen, "%s:%s", ip, port);
+	else if (ai->ai_family == AF_INET6 &&
+	         inet_ntop(AF_INET6, &((struct sockaddr_in6 *)(void *)ai->ai_addr)->sin6_addr, ip, sizeof(ip)))
+		snprintf(out, outlen, "[%s]:%s", ip, port);
+	freeaddrinfo(ai);
+}
+
+static void
+parse_seeds(struct cluster *c, struct gossip_config *gc, const char *seeds, const char *self_addr)
 {
 	char buf[sizeof(((struct settings *)0)->seeds)], *save = NULL;
 
@@ -479,13 +524,17 @@ parse_seeds(struct gossip_config *gc, const char *seeds, const char *self_addr)
 			s++;
 		for (char *e = s + strlen(s); e > s && e[-1] == ' '; e--)
 			e[-1] = '\0';
+		char addr[WIRE_ADDR_MAX + 1];
 		bool dup = false;
 
-		for (uint32_t k = 0; k < gc->nseeds; k++)
-			dup = dup || strcmp(gc->seeds[k], s) == 0;
-		if (*s == '\0' || dup || strcmp(s, self_addr) == 0 || gc->nseeds == GOSSIP_MAX_SEEDS)
+		if (*s == '\0')
 			continue;
-		strlcpy(gc->seeds[gc->nseeds++], s, sizeof(gc->seeds[0]));
+		numeric_seed(c, s, addr, sizeof(addr));
+		for (uint32_t k = 0; k < gc->nseeds; k++)
+			dup = dup || strcmp(gc->seeds[k], addr) == 0;
+		if (dup || strcmp(addr, self_addr) == 0 || gc->nseeds == GOSSIP_MAX_SEEDS)
+			continue;
+		strlcpy(gc->seeds[gc->nseeds++], addr, sizeof(gc->seeds[0]));
 	}
 }
 
@@ -544,12 +593,12 @@ cluster_open(struct dkv *db, struct cluster **out, char *why, size_t whylen)
 	gc.fd.acceptable_pause_ms = 1000;
 	gc.fd.first_interval_ms = gc.heartbeat_ms;
 	gc.rng_seed = id_hash(&db->self) ^ tc.generation;
-	parse_seeds(&gc, s->seeds, gc.self.addr);
+	parse_seeds(c, &gc, s->seeds, gc.self.addr);
 	if (db->store != NULL) {
 		char known[sizeof(c->known_peers)];
 
 		if (store_meta_get(db->store, "known_peers", known, sizeof(known)) == DKV_OK) {
-			parse_seeds(&gc, known, gc.self.addr);
+			parse_seeds(c, &gc, known, gc.self.addr);
 			strlcpy(c->known_peers, known, sizeof(c->known_peers));
 		}
 	}
@@ -577,6 +626,9 @@ fail:
 		event_free(c->timer);
 	if (c->g.members != NULL)
 		gossip_free(&c->g);
+	ring_free(&c->ring);
+	mem_free(c->ring_ids);
+	mem_free(c->ownership);
 	transport_close(c->tr);
 	pthread_mutex_destroy(&c->lock);
 	mem_free(c);

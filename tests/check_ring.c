@@ -255,6 +255,38 @@ START_TEST(test_single_peer_owns_everything)
 }
 END_TEST
 
+/* Regression (found in review): "dc/rack" keys were cut to 64 bytes, so
+ * with a long dc name every rack looked the same and placement stopped
+ * spreading over racks. */
+START_TEST(test_long_dc_names_keep_racks_apart)
+{
+	static struct cluster c;
+	char dc[65];
+	struct replication rep;
+	struct ring r;
+	uint32_t out[4];
+
+	memset(&c, 0, sizeof(c));
+	memset(dc, 'd', 60);
+	dc[60] = '\0';
+	add_peer(&c, dc, "rack-a", 16, 2);
+	add_peer(&c, dc, "rack-a", 16, 2);
+	add_peer(&c, dc, "rack-b", 16, 2);
+	ck_assert_int_eq(ring_build(&r, c.peers, c.n), DKV_OK);
+	ck_assert_uint_eq(r.racks_in_dc[0], 2);
+	snprintf(rep.dcs[0].dc, sizeof(rep.dcs[0].dc), "%s", dc);
+	rep.dcs[0].n = 2;
+	rep.ndcs = 1;
+	rep.n = 2;
+	for (uint64_t k = 0; k < 2000; k++) {
+		ck_assert_uint_eq(ring_preference(&r, key_token(k), &rep, out, 4), 2);
+		ck_assert_msg(strcmp(c.peers[out[0]].rack, c.peers[out[1]].rack) != 0,
+		              "both replicas of key %llu in one rack", (unsigned long long)k);
+	}
+	ring_free(&r);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -269,6 +301,7 @@ main(void)
 	tcase_add_test(tc, test_fewer_peers_than_n_gives_every_peer);
 	tcase_add_test(tc, test_a_duplicate_token_goes_to_the_peer_listed_first);
 	tcase_add_test(tc, test_single_peer_owns_everything);
+	tcase_add_test(tc, test_long_dc_names_keep_racks_apart);
 	tcase_set_timeout(tc, 120);
 	suite_add_tcase(s, tc);
 	return run_suite(s);

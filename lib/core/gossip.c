@@ -300,6 +300,7 @@ static bool
 ring_relevant_change(const struct peer_state *a, const struct peer_state *b)
 {
 	return a->status != b->status || a->ntokens != b->ntokens ||
+	       strcmp(a->dc, b->dc) != 0 || strcmp(a->rack, b->rack) != 0 ||
 	       (a->ntokens > 0 && memcmp(a->tokens, b->tokens, a->ntokens * sizeof(*a->tokens)) != 0) ||
 	       strcmp(a->addr, b->addr) != 0;
 }

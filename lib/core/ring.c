@@ -50,23 +50,24 @@ entry_cmp(const void *a, const void *b)
 	return x->peer < y->peer ? -1 : x->peer > y->peer;
 }
 
+/* Index of name in a table of fixed-size strings, adding it if new. */
 static int
-index_of(char names[][ACTOR_MAX + 1], uint32_t *count, uint32_t max, const char *name)
+index_in(char *names, size_t slot, uint32_t *count, uint32_t max, const char *name)
 {
 	for (uint32_t i = 0; i < *count; i++)
-		if (strcmp(names[i], name) == 0)
+		if (strcmp(names + i * slot, name) == 0)
 			return (int)i;
 	if (*count == max)
 		return -1;
-	strlcpy(names[*count], name, ACTOR_MAX + 1);
+	strlcpy(names + *count * slot, name, slot);
 	return (int)(*count)++;
 }
 
 int
 ring_build(struct ring *r, const struct ring_peer *peers, uint32_t npeers)
 {
-	/* rack names are only compared within one build */
-	char (*racks)[ACTOR_MAX + 1] = NULL;
+	/* racks are keyed "dc/rack", both up to ACTOR_MAX long */
+	char (*racks)[2 * (ACTOR_MAX + 1)] = NULL;
 	uint32_t total = 0, k = 0, nracks = 0;
 	int err = DKV_ENOMEM;
 
@@ -82,7 +83,7 @@ ring_build(struct ring *r, const struct ring_peer *peers, uint32_t npeers)
 		goto fail;
 	for (uint32_t i = 0; i < npeers; i++) {
 		char key[2 * (ACTOR_MAX + 1)];
-		int dc = index_of(r->dcs, &r->ndcs, RING_MAX_DCS, peers[i].dc);
+		int dc = index_in(&r->dcs[0][0], sizeof(r->dcs[0]), &r->ndcs, RING_MAX_DCS, peers[i].dc);
 		int rack;
 
 		if (dc < 0) {
@@ -91,7 +92,7 @@ ring_build(struct ring *r, const struct ring_peer *peers, uint32_t npeers)
 		}
 		/* racks are counted per datacenter: key them by "dc/rack" */
 		snprintf(key, sizeof(key), "%s/%s", peers[i].dc, peers[i].rack);
-		rack = index_of(racks, &nracks, npeers, key);
+		rack = index_in(&racks[0][0], sizeof(racks[0]), &nracks, npeers, key);
 		r->peer_dc[i] = (uint16_t)dc;
 		r->peer_rack[i] = (uint16_t)rack;
 		for (uint32_t t = 0; t < peers[i].ntokens; t++) {

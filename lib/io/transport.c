@@ -35,6 +35,13 @@ enum conn_state { C_CONNECTING, C_HANDSHAKE, C_READY, C_CLOSING, C_DEAD };
 static const struct timeval incoming_idle = {30, 0};
 static const struct timeval outgoing_stuck = {10, 0};
 
+/* Before a peer has said HELLO it may send one small frame, not the
+ * data-sized frames an established peer may. */
+#define HANDSHAKE_MAX_FRAME 1024
+#define MAX_INCOMING 1024
+#define MAX_OUTGOING 4096
+#define DEAD_LINK_TTL_MS 60000
+
 struct conn {
 	TAILQ_ENTRY(conn) link;
 	struct transport *t;
@@ -43,7 +50,8 @@ struct conn {
 	enum conn_state state;
 	char addr[WIRE_ADDR_MAX + 1]; /* destination, or the peer's listen address */
 	struct evbuffer *pending;     /* outgoing frames waiting for HELLO_OK */
-	uint64_t backoff_ms, next_attempt_ms;
+	struct actor peer;            /* incoming: who its HELLO said it is */
+	uint64_t backoff_ms, next_attempt_ms, last_used_ms;
 	size_t last_frame_len; /* of the frame being dispatched */
 };
 
@@ -56,6 +64,8 @@ struct transport {
 	struct event_base *base;
 	struct evconnlistener *listener;
 	struct conn_list out, in;
+	unsigned nout, nin;
+	uint64_t last_sweep_ms;
 	struct transport_stats stats;
 };
 
@@ -94,7 +104,10 @@ resolve(const char *hostport, bool passive, struct addrinfo **res)
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_NUMERICSERV | (passive ? AI_PASSIVE : 0);
+	/* Only the listen address may be a name: addresses to connect to
+	 * come from the network and must not cost a DNS lookup on the loop
+	 * (configured seeds are resolved once, at open). */
+	hints.ai_flags = AI_NUMERICSERV | (passive ? AI_PASSIVE : AI_NUMERICHOST);
 	return getaddrinfo(host, port, &hints, res) == 0 ? 0 : -1;
 }
 
@@ -122,6 +135,7 @@ conn_drop(struct conn *c, bool refused)
 		evbuffer_drain(c->pending, evbuffer_get_length(c->pending));
 	if (!c->outgoing) {
 		TAILQ_REMOVE(&t->in, c, link);
+		t->nin--;
 		if (c->pending != NULL)
 			evbuffer_free(c->pending);
 		mem_free(c);
@@ -196,7 +210,20 @@ dispatch(struct conn *c, const struct msg *m)
 				refuse(c, why);
 				return false;
 			}
+			{
+				struct addrinfo *ai = NULL;
+
+				if (resolve(m->addr, false, &ai) != 0) {
+					snprintf(why, sizeof(why), "listen address '%.64s' is not host:port with a numeric host",
+					         m->addr);
+					log_warn(t->cfg.log, "refused peer %.*s: %s", m->from.len, m->from.id, why);
+					refuse(c, why);
+					return false;
+				}
+				freeaddrinfo(ai);
+			}
 			strlcpy(c->addr, m->addr, sizeof(c->addr));
+			c->peer = m->from;
 			c->state = C_READY;
 			memset(&ok, 0, sizeof(ok));
 			ok.type = WMSG_HELLO_OK;
@@ -219,6 +246,14 @@ dispatch(struct conn *c, const struct msg *m)
 		}
 		break;
 	case C_READY:
+		if (!c->outgoing && !actor_eq(&m->from, &c->peer)) {
+			/* one link, one sender: no speaking for others */
+			log_warn(t->cfg.log, "peer %.*s at %s sent a message as %.*s; disconnecting",
+			         c->peer.len, c->peer.id, c->addr, m->from.len, m->from.id);
+			t->stats.bad_frames++;
+			conn_drop(c, false);
+			return false;
+		}
 		if (!c->outgoing) {
 			t->stats.frames_in++;
 			t->stats.bytes_in += c->last_frame_len;
@@ -245,14 +280,16 @@ conn_read(struct bufferevent *bev, void *arg)
 	for (;;) {
 		struct frame_header h;
 		const uint8_t *hdr;
+		uint32_t limit;
 		uint8_t *body;
 		struct msg m;
 		bool alive;
 
 		if (evbuffer_get_length(in) < WIRE_HEADER)
 			return;
+		limit = c->state == C_READY ? t->cfg.max_frame : HANDSHAKE_MAX_FRAME;
 		hdr = evbuffer_pullup(in, WIRE_HEADER);
-		if (hdr != NULL && wire_decode_header(hdr, t->cfg.max_frame, &h) != DKV_OK &&
+		if (hdr != NULL && wire_decode_header(hdr, limit, &h) != DKV_OK &&
 		    h.version != WIRE_VERSION && hdr[0] == (WIRE_MAGIC & 0xff) && !c->outgoing &&
 		    c->state == C_HANDSHAKE) {
 			char why[96];
@@ -262,7 +299,7 @@ conn_read(struct bufferevent *bev, void *arg)
 			refuse(c, why);
 			return;
 		}
-		if (hdr == NULL || wire_decode_header(hdr, t->cfg.max_frame, &h) != DKV_OK) {
+		if (hdr == NULL || wire_decode_header(hdr, limit, &h) != DKV_OK) {
 			log_warn(t->cfg.log, "bad frame header from %s; disconnecting",
 			         c->addr[0] ? c->addr : "a peer");
 			t->stats.bad_frames++;
@@ -356,12 +393,38 @@ conn_connect(struct conn *c)
 	return 0;
 }
 
+/* Links to addresses nobody has sent to for a while (peers long dead or
+ * forgotten) are freed, so the list does not grow without end. */
+static void
+sweep_dead(struct transport *t, uint64_t now)
+{
+	struct conn *c, *next;
+
+	if (now - t->last_sweep_ms < 1000)
+		return;
+	t->last_sweep_ms = now;
+	for (c = TAILQ_FIRST(&t->out); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, link);
+		if (c->state != C_DEAD || now - c->last_used_ms < DEAD_LINK_TTL_MS)
+			continue;
+		TAILQ_REMOVE(&t->out, c, link);
+		t->nout--;
+		evbuffer_free(c->pending);
+		mem_free(c);
+	}
+}
+
 void
 transport_send(struct transport *t, const char *addr, uint8_t *frame, size_t len)
 {
-	struct conn *c = find_out(t, addr);
+	uint64_t now = clock_mono_ms();
+	struct conn *c;
 
+	sweep_dead(t, now);
+	c = find_out(t, addr);
 	if (c == NULL) {
+		if (t->nout >= MAX_OUTGOING)
+			goto drop;
 		c = mem_calloc(1, sizeof(*c));
 		if (c == NULL || (c->pending = evbuffer_new()) == NULL) {
 			mem_free(c);
@@ -372,9 +435,11 @@ transport_send(struct transport *t, const char *addr, uint8_t *frame, size_t len
 		c->state = C_DEAD;
 		strlcpy(c->addr, addr, sizeof(c->addr));
 		TAILQ_INSERT_TAIL(&t->out, c, link);
+		t->nout++;
 	}
+	c->last_used_ms = now;
 	if (c->state == C_DEAD) {
-		if (clock_mono_ms() < c->next_attempt_ms || conn_connect(c) != 0)
+		if (now < c->next_attempt_ms || conn_connect(c) != 0)
 			goto drop;
 	}
 	if (c->state == C_READY) {
@@ -407,6 +472,11 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int
 	(void)l;
 	(void)sa;
 	(void)salen;
+	if (t->nin >= MAX_INCOMING) {
+		t->stats.refused++;
+		evutil_closesocket(fd);
+		return;
+	}
 	c = mem_calloc(1, sizeof(*c));
 	if (c == NULL) {
 		evutil_closesocket(fd);
@@ -421,6 +491,7 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int
 		return;
 	}
 	TAILQ_INSERT_TAIL(&t->in, c, link);
+	t->nin++;
 	set_nodelay(c->bev);
 	bufferevent_setcb(c->bev, conn_read, NULL, conn_event, c);
 	bufferevent_set_timeouts(c->bev, &incoming_idle, NULL);
