@@ -140,26 +140,9 @@ function ts_ms(s,   y, m, d, era, yoe, doy, days) {
 		+ substr(s, 18, 2) * 1000 + substr(s, 21, 3)
 }'
 
-# port_range: PORT_LO-PORT_HI, where to pick listening ports: 20000-60000
-# less the kernel's ephemeral range, from which outgoing connections (the
-# peers' own connections to each other among them) take their ports.
-port_range() {
-	local lo=32768 hi=60999
-	if [ -r /proc/sys/net/ipv4/ip_local_port_range ]; then
-		read -r lo hi </proc/sys/net/ipv4/ip_local_port_range
-	fi
-	if [ "$lo" -gt 21000 ]; then
-		PORT_LO=20000
-		PORT_HI=$((lo - 1 < 60000 ? lo - 1 : 60000))
-	elif [ "$hi" -lt 59000 ]; then
-		PORT_LO=$((hi + 1))
-		PORT_HI=60000
-	else
-		PORT_LO=20000
-		PORT_HI=60000
-	fi
-}
-port_range
+# port_free, port_range, PORT_LO, PORT_HI
+# shellcheck source=examples/ports.sh
+. "$(dirname "$0")/ports.sh"
 
 # pick_ports N: N free, distinct loopback ports from random places in
 # PORT_LO-PORT_HI, one a line.

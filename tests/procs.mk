@@ -13,7 +13,7 @@ EXTRA_DIST += tests/cluster_procs.sh
 #       [--kill-trials 10] [--idle-seconds 300] [--idle-peers 16]
 # measures convergence time, kill-to-DOWN latency, false DOWNs when idle
 # and under 1 s SIGSTOP pauses. `make membership-bench` runs it on ./dkv.
-EXTRA_DIST += examples/membership-bench.sh
+EXTRA_DIST += examples/membership-bench.sh examples/ports.sh
 
 membership-bench: dkv$(EXEEXT)
 	$(SHELL) $(srcdir)/examples/membership-bench.sh --dkv ./dkv$(EXEEXT) $(BENCH_ARGS)
