@@ -361,8 +361,15 @@ s_clean_stop() {
 	mb=$(lines "${LOG[B]}")
 	start C || return 1
 	wait_for 10 "A and B log '$(event_re C UP)' again" \
-		all_logged "$(event_re C UP)" A "$ma" B "$mb"
+		all_logged "$(event_re C UP)" A "$ma" B "$mb" || return 1
+	# (e) kills A next and waits for C to see it DOWN, which C can only do
+	# once it has seen A UP in this run.
+	wait_for 10 "C logs '$(event_re A UP)' and '$(event_re B UP)'" \
+		c_sees_a_and_b
 }
+
+# c_sees_a_and_b: C's current run logged both A and B UP.
+c_sees_a_and_b() { logged C 0 "$(event_re A UP)" && logged C 0 "$(event_re B UP)"; }
 
 # each_up MARK: C logged B UP after MARK, and B (its new run) logged C UP.
 each_up() { logged C "$1" "$(event_re B UP)" && logged B 0 "$(event_re C UP)"; }
