@@ -7,6 +7,8 @@
  * frees it. At close, requests not yet started are cancelled and still
  * called back, with DKV_ECLOSED. `pending` bounds how many may be in
  * flight (max_pending): past it a submission fails with DKV_EBUSY.
+ * In a cluster the request goes to the loop's replication instead of a
+ * worker (repl.h), and is called back from there.
  */
 #include "config.h"
 
@@ -14,12 +16,14 @@
 
 #include "dkv_internal.h"
 #include "opts.h"
+#include "repl.h"
 #include "result.h"
 #include "util/alloc.h"
 
 enum async_kind { ASYNC_PUT, ASYNC_GET, ASYNC_DELETE };
 
 struct async_op {
+	struct repl_req req; /* in a cluster */
 	struct work work;
 	struct mb_msg done;
 	struct dkv *db;
@@ -31,6 +35,7 @@ struct async_op {
 	dkv_result_t *res;
 	bool has_ctx;
 	struct vv ctx;
+	struct dkv_opts opts; /* a copy: the caller may free its opts */
 	size_t klen, vlen;
 	uint8_t data[]; /* key bytes, then value bytes */
 };
@@ -52,6 +57,20 @@ async_complete(struct mb_msg *m)
 	vv_free(&op->ctx);
 	mem_free(op);
 	atomic_fetch_sub(&db->pending, 1);
+}
+
+/* Loop thread: the cluster's answer. */
+static void
+async_replicated(struct repl_req *req, int err, dkv_result_t *res)
+{
+	struct async_op *op = (struct async_op *)(void *)req;
+	struct counters *st = &op->db->stats;
+
+	op_count(op->db, op->kind == ASYNC_GET ? &st->gets : op->kind == ASYNC_PUT ? &st->puts : &st->deletes,
+	         err, res);
+	op->err = err;
+	op->res = res;
+	async_complete(&op->done);
 }
 
 static void
@@ -128,6 +147,23 @@ async_submit(dkv_t *db, enum async_kind kind, const void *key, size_t klen,
 	memcpy(op->data, key, klen);
 	if (vlen > 0)
 		memcpy(op->data + klen, val, vlen);
+	if (db->repl != NULL) {
+		op->req.kind = kind == ASYNC_GET ? COORD_GET : kind == ASYNC_PUT ? COORD_PUT : COORD_DELETE;
+		op->req.key = op->data;
+		op->req.klen = klen;
+		op->req.val = op->data + klen;
+		op->req.vlen = vlen;
+		op->req.ctx = op->has_ctx ? &op->ctx : NULL;
+		op->req.opts = NULL;
+		if (o != NULL) {
+			op->opts = *o;
+			op->req.opts = &op->opts;
+		}
+		op->req.done = async_replicated;
+		repl_submit(db->repl, &op->req);
+		api_leave(db);
+		return DKV_OK;
+	}
 	op->work.run = async_run;
 	op->work.cancel = async_cancel;
 	if ((err = workers_submit(db->workers, &op->work)) != DKV_OK)

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cluster.h"
+#include "repl.h"
 #include "dkv_internal.h"
 #include "util/alloc.h"
 #include "util/clock.h"
@@ -98,6 +99,8 @@ dkv_stats(dkv_t *db, void (*fn)(const char *name, double value, void *arg), void
 	fn("uptime_s", (double)(clock_mono_ms() - db->opened_ms) / 1000.0, arg);
 	if (db->cluster != NULL)
 		cluster_stats(db->cluster, fn, arg);
+	if (db->repl != NULL)
+		repl_stats(db->repl, fn, arg);
 	api_leave(db);
 	return DKV_OK;
 }
@@ -154,6 +157,22 @@ dkv_remove_peer(dkv_t *db, const char *id)
 		err = cluster_remove(db->cluster, id);
 	else /* alone: the only peer there is, is this one */
 		err = strcmp(id, db->s.node_id) == 0 ? DKV_EBUSY : DKV_ENOTFOUND;
+	api_leave(db);
+	return err;
+}
+
+int
+dkv_debug_fault(dkv_t *db, const char *id, unsigned flags, unsigned delay_ms)
+{
+	int err;
+
+	if (db == NULL || id == NULL || id[0] == '\0' ||
+	    (flags & ~(DKV_FAULT_DROP | DKV_FAULT_DROP_DATA)) != 0)
+		return DKV_EINVAL;
+	if ((err = api_enter(db)) != DKV_OK)
+		return err;
+	err = db->cluster != NULL ? cluster_fault(db->cluster, db->loop, id, flags, delay_ms)
+	                          : DKV_EINVAL;
 	api_leave(db);
 	return err;
 }

@@ -1,15 +1,23 @@
 /*
  * Synchronous put, get and delete.
  *
- * Every replica of a key is local while this peer is the ring's only
- * storage member, so a synchronous call does its work on the caller's
- * thread: a read goes straight to LevelDB (which is thread-safe), a write
- * takes the key's stripe lock for its read-modify-write. This saves two
- * thread hops per call, which is most of the cost of a local operation.
+ * A peer on its own (no cluster) holds every key, so a synchronous call
+ * does its work on the caller's thread: a read goes straight to LevelDB
+ * (which is thread-safe), a write takes the key's stripe lock for its
+ * read-modify-write. This saves two thread hops per call, which is most
+ * of the cost of a local operation.
+ *
+ * In a cluster the call is coordinated across the key's replicas by the
+ * loop (repl.h): the caller posts it there and sleeps until the loop
+ * hands back the answer.
  */
 #include "config.h"
 
+#include <pthread.h>
+#include <string.h>
+
 #include "dkv_internal.h"
+#include "repl.h"
 #include "opts.h"
 #include "result.h"
 #include "util/clock.h"
@@ -34,14 +42,71 @@ api_check_value(const struct dkv *db, const void *val, size_t vlen)
 	return DKV_OK;
 }
 
-static void
-count_result(struct dkv *db, _Atomic uint64_t *op, int err)
+void
+op_count(struct dkv *db, _Atomic uint64_t *op, int err, const dkv_result_t *res)
 {
 	atomic_fetch_add_explicit(op, 1, memory_order_relaxed);
 	if (err == DKV_ENOTFOUND)
 		atomic_fetch_add_explicit(&db->stats.not_found, 1, memory_order_relaxed);
 	else if (err != DKV_OK)
 		atomic_fetch_add_explicit(&db->stats.errors, 1, memory_order_relaxed);
+	if (err == DKV_OK && res != NULL && dkv_result_count(res) > 1)
+		atomic_fetch_add_explicit(&db->stats.siblings_returned, 1, memory_order_relaxed);
+}
+
+/* A caller thread waiting for the loop to coordinate its operation. */
+struct sync_call {
+	struct repl_req req;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool done;
+	int err;
+	dkv_result_t *res;
+};
+
+static void
+sync_done(struct repl_req *req, int err, dkv_result_t *res)
+{
+	struct sync_call *sc = (struct sync_call *)(void *)req;
+
+	pthread_mutex_lock(&sc->lock);
+	sc->err = err;
+	sc->res = res;
+	sc->done = true;
+	pthread_cond_signal(&sc->cond);
+	pthread_mutex_unlock(&sc->lock);
+}
+
+static int
+cluster_call(struct dkv *db, enum coord_kind kind, const void *key, size_t klen,
+             const void *val, size_t vlen, const struct vv *ctx, const dkv_opts_t *o,
+             dkv_result_t **res)
+{
+	struct sync_call sc;
+
+	memset(&sc, 0, sizeof(sc));
+	pthread_mutex_init(&sc.lock, NULL);
+	pthread_cond_init(&sc.cond, NULL);
+	sc.req.kind = kind;
+	sc.req.key = key;
+	sc.req.klen = klen;
+	sc.req.val = val;
+	sc.req.vlen = vlen;
+	sc.req.ctx = ctx;
+	sc.req.opts = o;
+	sc.req.done = sync_done;
+	repl_submit(db->repl, &sc.req);
+	pthread_mutex_lock(&sc.lock);
+	while (!sc.done)
+		pthread_cond_wait(&sc.cond, &sc.lock);
+	pthread_mutex_unlock(&sc.lock);
+	pthread_cond_destroy(&sc.cond);
+	pthread_mutex_destroy(&sc.lock);
+	if (res != NULL)
+		*res = sc.res;
+	else
+		dkv_result_free(sc.res);
+	return sc.err;
 }
 
 int
@@ -65,9 +130,9 @@ op_write(struct dkv *db, const void *key, size_t klen, const void *val,
 	w.vlen = vlen;
 	lock = keylock_for(&db->locks, w.token);
 	pthread_mutex_lock(lock);
-	err = replica_apply(&db->replica, &w);
+	err = replica_apply(&db->replica, &w, NULL, NULL);
 	pthread_mutex_unlock(lock);
-	count_result(db, tombstone ? &db->stats.deletes : &db->stats.puts, err);
+	op_count(db, tombstone ? &db->stats.deletes : &db->stats.puts, err, NULL);
 	return err;
 }
 
@@ -88,9 +153,7 @@ op_read(struct dkv *db, const void *key, size_t klen, dkv_result_t **res)
 	}
 	if (err == DKV_EIO)
 		log_warn(&db->log, "corrupt or unreadable record for a key of %zu bytes", klen);
-	count_result(db, &db->stats.gets, err);
-	if (err == DKV_OK && dkv_result_count(*res) > 1)
-		atomic_fetch_add_explicit(&db->stats.siblings_returned, 1, memory_order_relaxed);
+	op_count(db, &db->stats.gets, err, *res);
 	return err;
 }
 
@@ -110,7 +173,13 @@ sync_write(dkv_t *db, const void *key, size_t klen, const void *val, size_t vlen
 		return DKV_EDEADLK;
 	if ((err = api_enter(db)) != DKV_OK)
 		return err;
-	err = op_write(db, key, klen, val, vlen, ctx != NULL ? &ctx->vv : NULL, tombstone);
+	if (db->repl != NULL) {
+		err = cluster_call(db, tombstone ? COORD_DELETE : COORD_PUT, key, klen, val, vlen,
+		                   ctx != NULL ? &ctx->vv : NULL, o, NULL);
+		op_count(db, tombstone ? &db->stats.deletes : &db->stats.puts, err, NULL);
+	} else {
+		err = op_write(db, key, klen, val, vlen, ctx != NULL ? &ctx->vv : NULL, tombstone);
+	}
 	api_leave(db);
 	return err;
 }
@@ -145,7 +214,12 @@ dkv_get(dkv_t *db, const void *key, size_t klen, dkv_result_t **res,
 		return DKV_EDEADLK;
 	if ((err = api_enter(db)) != DKV_OK)
 		return err;
-	err = op_read(db, key, klen, res);
+	if (db->repl != NULL) {
+		err = cluster_call(db, COORD_GET, key, klen, NULL, 0, NULL, o, res);
+		op_count(db, &db->stats.gets, err, *res);
+	} else {
+		err = op_read(db, key, klen, res);
+	}
 	api_leave(db);
 	return err;
 }

@@ -24,6 +24,7 @@
 #include "core/ring.h"
 #include "dkv_internal.h"
 #include "io/transport.h"
+#include "repl.h"
 #include "util/alloc.h"
 #include "util/clock.h"
 
@@ -43,6 +44,8 @@ struct cluster {
 	uint32_t nknown;
 	struct ring ring;
 	struct actor *ring_ids; /* ring.entries[].peer indexes these */
+	struct replication rep; /* n, or per-dc counts */
+	struct repl *repl;
 	char known_peers[1024]; /* last saved, see save_known_peers */
 	char last_view[128];    /* last view line logged */
 	/* Lines logged while `lock` is held wait here (loop thread only) and
@@ -414,8 +417,13 @@ static void
 on_msg(void *arg, const struct msg *m, const char *from_addr)
 {
 	struct cluster *c = arg;
-	uint64_t now = clock_mono_ms();
+	uint64_t now;
 
+	if (m->type >= WMSG_APPLY) {
+		repl_on_msg(c->repl, m, from_addr);
+		return;
+	}
+	now = clock_mono_ms();
 	pthread_mutex_lock(&c->lock);
 	gossip_recv(&c->g, m, from_addr, now);
 	if (!c->contacted &&
@@ -574,6 +582,12 @@ cluster_open(struct dkv *db, struct cluster **out, char *why, size_t whylen)
 	if ((err = transport_open(loop_base(db->loop), &tc, &c->tr, why, whylen)) != DKV_OK)
 		goto fail;
 
+	if ((err = replication_parse(&c->rep, s->replication, s->n)) != DKV_OK) {
+		snprintf(why, whylen, "bad replication '%s'", s->replication);
+		goto fail;
+	}
+	if ((err = repl_open(db, c, &c->repl)) != DKV_OK)
+		goto fail;
 	if ((err = load_tokens(c, &tokens, &ntokens)) != DKV_OK) {
 		snprintf(why, whylen, "cannot read this peer's tokens from %s", s->data_dir);
 		goto fail;
@@ -629,6 +643,7 @@ fail:
 	ring_free(&c->ring);
 	mem_free(c->ring_ids);
 	mem_free(c->ownership);
+	repl_free(c->repl);
 	transport_close(c->tr);
 	pthread_mutex_destroy(&c->lock);
 	mem_free(c);
@@ -640,6 +655,7 @@ cluster_close(struct cluster *c)
 {
 	if (c == NULL)
 		return;
+	repl_free(c->repl);
 	pthread_mutex_lock(&c->lock);
 	gossip_shutdown(&c->g);
 	send_outbox(c);
@@ -799,3 +815,84 @@ cluster_ring(struct cluster *c, dkv_token_range_t **list, size_t *count)
 	*list = l;
 	return DKV_OK;
 }
+
+struct repl *
+cluster_repl(struct cluster *c)
+{
+	return c->repl;
+}
+
+void
+cluster_send(struct cluster *c, const char *addr, uint8_t *frame, size_t len)
+{
+	transport_send(c->tr, addr, frame, len);
+}
+
+uint32_t
+cluster_replicas(struct cluster *c, struct token t, struct coord_replica *out, uint32_t max,
+                 uint32_t *ndcs, uint32_t *local_dc)
+{
+	uint32_t idx[RING_MAX_REPLICAS], n, k;
+	const struct member *self = &c->g.members[0];
+
+	*ndcs = 0;
+	*local_dc = 0;
+	if (c->ring.n == 0)
+		return 0;
+	if (max > RING_MAX_REPLICAS)
+		max = RING_MAX_REPLICAS;
+	n = ring_preference(&c->ring, t, &c->rep, idx, max);
+	*ndcs = c->ring.ndcs;
+	*local_dc = c->ring.ndcs; /* none: LOCAL_* levels are unavailable */
+	for (k = 0; k < c->ring.ndcs; k++)
+		if (strcmp(c->ring.dcs[k], self->st.dc) == 0)
+			*local_dc = k;
+	for (k = 0; k < n; k++) {
+		const struct actor *id = &c->ring_ids[idx[k]];
+		const struct member *m = gossip_find(&c->g, id);
+
+		out[k].id = *id;
+		out[k].addr = m != NULL ? m->st.addr : "";
+		out[k].dc = (uint8_t)c->ring.peer_dc[idx[k]];
+		out[k].local = m == self;
+		out[k].up = m != NULL && (m->up || m == self);
+	}
+	return n;
+}
+
+struct fault_call {
+	struct cluster *c;
+	struct actor id;
+	unsigned flags, delay_ms;
+	int err;
+};
+
+static void
+fault_on_loop(void *arg)
+{
+	struct fault_call *fc = arg;
+	const struct member *m = gossip_find(&fc->c->g, &fc->id);
+
+	if (m == NULL || m == &fc->c->g.members[0]) {
+		fc->err = DKV_ENOTFOUND;
+		return;
+	}
+	fc->err = transport_set_fault(fc->c->tr, m->st.addr, fc->flags, fc->delay_ms);
+	if (fc->err == DKV_OK)
+		log_info(fc->c->log, "test fault towards %.*s at %s: flags %u, delay %u ms", m->st.id.len,
+		         m->st.id.id, m->st.addr, fc->flags, fc->delay_ms);
+}
+
+int
+cluster_fault(struct cluster *c, struct loop *l, const char *id, unsigned flags, unsigned delay_ms)
+{
+	struct fault_call fc = {.c = c, .flags = flags, .delay_ms = delay_ms, .err = DKV_OK};
+
+	if (actor_set(&fc.id, id, strlen(id)) != DKV_OK)
+		return DKV_ENOTFOUND;
+	loop_call(l, fault_on_loop, &fc);
+	return fc.err;
+}
+
+_Static_assert(DKV_FAULT_DROP == TRANSPORT_FAULT_DROP && DKV_FAULT_DROP_DATA == TRANSPORT_FAULT_DROP_DATA,
+               "dkv_debug_fault flags are the transport's");

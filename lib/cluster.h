@@ -12,8 +12,11 @@
 #define DKV_CLUSTER_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "libdkv/dkv.h"
+#include "core/coord.h"
+#include "core/token.h"
 
 struct dkv;
 struct cluster;
@@ -28,5 +31,21 @@ int cluster_remove(struct cluster *c, const char *id);
 int cluster_ring(struct cluster *c, dkv_token_range_t **list, size_t *count);
 void cluster_stats(struct cluster *c, void (*fn)(const char *name, double value, void *arg),
                    void *arg);
+
+/* Sets a test fault towards peer id (dkv_debug_fault), on the loop. */
+struct loop;
+int cluster_fault(struct cluster *c, struct loop *l, const char *id, unsigned flags,
+                  unsigned delay_ms);
+
+/* Loop thread only, below. */
+struct repl *cluster_repl(struct cluster *c);
+/* Sends a whole frame to the peer listening at addr (takes the frame). */
+void cluster_send(struct cluster *c, const char *addr, uint8_t *frame, size_t len);
+/* The replicas of token t in preference order, with their datacenter
+ * indexes (< *ndcs) and liveness; *local_dc is this peer's datacenter
+ * (*ndcs when it holds no replica). 0 when the ring is empty. The
+ * addresses are valid until the loop next runs gossip. */
+uint32_t cluster_replicas(struct cluster *c, struct token t, struct coord_replica *out,
+                          uint32_t max, uint32_t *ndcs, uint32_t *local_dc);
 
 #endif

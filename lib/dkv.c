@@ -21,6 +21,7 @@
 #include <bsd/string.h>
 
 #include "cluster.h"
+#include "repl.h"
 #include "dkv_internal.h"
 #include "util/alloc.h"
 #include "util/clock.h"
@@ -162,6 +163,15 @@ start_cluster(void *arg)
 	struct cluster_start *cs = arg;
 
 	cs->err = cluster_open(cs->db, &cs->db->cluster, cs->why, sizeof(cs->why));
+	if (cs->err == DKV_OK)
+		cs->db->repl = cluster_repl(cs->db->cluster);
+}
+
+/* Operations waiting on other peers end now, with DKV_ECLOSED. */
+static void
+stop_ops(void *arg)
+{
+	repl_shutdown(arg);
 }
 
 static void
@@ -260,8 +270,11 @@ dkv_close(dkv_t *db)
 		return;
 	}
 	atomic_store(&db->closed, true);
+	if (db->repl != NULL)
+		loop_call(db->loop, stop_ops, db->repl);
 	/* Calls that got in before the flag finish first; they are short
-	 * (storage work only), so a brief poll is enough. */
+	 * (storage work, or a replicated operation that stop_ops or a later
+	 * repl_submit has just failed), so a brief poll is enough. */
 	while (atomic_load(&db->active) > 0)
 		nanosleep(&pause, NULL);
 	workers_close(db->workers); /* queued ops complete with DKV_ECLOSED */

@@ -33,6 +33,7 @@ struct dkv {
 	struct loop *loop;
 	struct workers *workers;
 	struct cluster *cluster; /* NULL for a peer on its own */
+	struct repl *repl;       /* the cluster's replication, or NULL */
 	atomic_bool closed;
 	atomic_long active;  /* API calls in progress */
 	atomic_long pending; /* async operations not yet called back */
@@ -54,5 +55,7 @@ int api_check_value(const struct dkv *db, const void *val, size_t vlen);
 int op_write(struct dkv *db, const void *key, size_t klen, const void *val,
              size_t vlen, const struct vv *ctx, bool tombstone);
 int op_read(struct dkv *db, const void *key, size_t klen, dkv_result_t **res);
+/* Counts a finished operation in dkv_stats (op: &db->stats.puts...). */
+void op_count(struct dkv *db, _Atomic uint64_t *op, int err, const dkv_result_t *res);
 
 #endif

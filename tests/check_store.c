@@ -151,7 +151,7 @@ START_TEST(test_replica_apply_then_read_on_mem_store)
 	r = make_replica(s, "replica");
 	wr.token = token_of_key("key", 3);
 	ck_assert_int_eq(replica_read(&r, "key", 3, wr.token, &raw, &o), DKV_ENOTFOUND);
-	ck_assert_int_eq(replica_apply(&r, &wr), DKV_OK);
+	ck_assert_int_eq(replica_apply(&r, &wr, NULL, NULL), DKV_OK);
 	ck_assert_int_eq(replica_read(&r, "key", 3, wr.token, &raw, &o), DKV_OK);
 	ck_assert_uint_eq(object_live_count(&o), 1);
 	ck_assert_mem_eq(object_siblings(&o)[0].val, "value", 5);
@@ -160,7 +160,7 @@ START_TEST(test_replica_apply_then_read_on_mem_store)
 
 	/* a blind delete removes what the replica holds */
 	wr.tombstone = true;
-	ck_assert_int_eq(replica_apply(&r, &wr), DKV_OK);
+	ck_assert_int_eq(replica_apply(&r, &wr, NULL, NULL), DKV_OK);
 	ck_assert_int_eq(replica_read(&r, "key", 3, wr.token, &raw, &o), DKV_OK);
 	ck_assert_uint_eq(object_live_count(&o), 0);
 	object_free(&o);
@@ -170,7 +170,7 @@ START_TEST(test_replica_apply_then_read_on_mem_store)
 	wr.key = "never";
 	wr.klen = 5;
 	wr.token = token_of_key("never", 5);
-	ck_assert_int_eq(replica_apply(&r, &wr), DKV_OK);
+	ck_assert_int_eq(replica_apply(&r, &wr, NULL, NULL), DKV_OK);
 	ck_assert_int_eq(replica_read(&r, "never", 5, wr.token, &raw, &o), DKV_ENOTFOUND);
 
 	/* an object over max_object_bytes is refused */
@@ -180,7 +180,7 @@ START_TEST(test_replica_apply_then_read_on_mem_store)
 	wr.tombstone = false;
 	wr.val = big;
 	wr.vlen = sizeof(big);
-	ck_assert_int_eq(replica_apply(&r, &wr), DKV_ETOOBIG);
+	ck_assert_int_eq(replica_apply(&r, &wr, NULL, NULL), DKV_ETOOBIG);
 	store_close(s);
 }
 END_TEST

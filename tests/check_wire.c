@@ -51,6 +51,22 @@ sample(enum wire_type type, struct msg *m, struct digest *d, struct peer_state *
 		m->nstates = type == WMSG_SYN ? 0 : 2;
 		m->states = st;
 	}
+	if (type >= WMSG_APPLY) {
+		static const uint8_t ctx[] = {1, 1, 0, 1, 'n', 3, 0, 0, 0, 0, 0, 0, 0};
+
+		m->op.id = 0x1122334455667788ull;
+		m->op.key = (const uint8_t *)"key\0bin";
+		m->op.klen = 7;
+		m->op.data = (const uint8_t *)"value";
+		m->op.dlen = type == WMSG_READ || type == WMSG_STORED ? 0 : 5;
+		m->op.status = type == WMSG_VALUE ? DKV_ENOTFOUND : DKV_OK;
+		if (type == WMSG_APPLY) {
+			m->op.flags = WOP_CONTEXT;
+			m->op.now_us = 123456789;
+			m->op.ctx = ctx;
+			m->op.ctxlen = sizeof(ctx);
+		}
+	}
 }
 
 START_TEST(test_every_message_roundtrips)
@@ -85,6 +101,21 @@ START_TEST(test_every_message_roundtrips)
 			ck_assert(token_cmp(back.states[0].tokens[2], toks[2]) == 0);
 			ck_assert_str_eq(back.states[0].addr, "127.0.0.1:7000");
 			ck_assert_uint_eq(back.states[0].heartbeat, 41);
+		}
+		if (type >= WMSG_APPLY) {
+			ck_assert(back.op.id == m.op.id);
+			ck_assert_int_eq(back.op.status, m.op.status);
+			ck_assert_uint_eq(back.op.dlen, m.op.dlen);
+			ck_assert(m.op.dlen == 0 || memcmp(back.op.data, "value", 5) == 0);
+			if (type == WMSG_APPLY || type == WMSG_STORE || type == WMSG_READ) {
+				ck_assert_uint_eq(back.op.klen, 7);
+				ck_assert(memcmp(back.op.key, "key\0bin", 7) == 0);
+			}
+			if (type == WMSG_APPLY) {
+				ck_assert_uint_eq(back.op.flags, WOP_CONTEXT);
+				ck_assert(back.op.now_us == 123456789);
+				ck_assert_uint_eq(back.op.ctxlen, m.op.ctxlen);
+			}
 		}
 		/* every strict prefix of the body fails cleanly */
 		for (size_t cut = 0; cut < h.body_len; cut++) {
@@ -158,6 +189,57 @@ START_TEST(test_random_garbage_never_crashes)
 }
 END_TEST
 
+/* Replication requests: a key is required, flags must be known and agree
+ * with the fields, answers carry a DKV_* status, lengths must not lie. */
+START_TEST(test_bad_replication_messages_are_refused)
+{
+	struct msg m, back;
+	uint8_t *buf;
+	size_t len;
+
+	memset(&m, 0, sizeof(m));
+	m.from = mk_actor("coord");
+	m.op.id = 5;
+	m.op.key = (const uint8_t *)"k";
+	m.op.klen = 1;
+	m.type = WMSG_READ;
+	ck_assert_int_eq(wire_encode(&m, &buf, &len), DKV_OK);
+	ck_assert_int_eq(wire_decode(WMSG_READ, buf + WIRE_HEADER, len - WIRE_HEADER, &back), DKV_OK);
+	/* a key length that claims more than the body holds */
+	buf[WIRE_HEADER + 1 + 5 + 8] = 0xff;
+	ck_assert_int_eq(wire_decode(WMSG_READ, buf + WIRE_HEADER, len - WIRE_HEADER, &back), DKV_EINVAL);
+	free(buf);
+	m.op.klen = 0; /* no key */
+	ck_assert_int_eq(wire_encode(&m, &buf, &len), DKV_OK);
+	ck_assert_int_eq(wire_decode(WMSG_READ, buf + WIRE_HEADER, len - WIRE_HEADER, &back), DKV_EINVAL);
+	free(buf);
+	m.op.klen = 1;
+	m.type = WMSG_APPLY;
+	m.op.flags = 0x80; /* unknown flag */
+	ck_assert_int_eq(wire_encode(&m, &buf, &len), DKV_OK);
+	ck_assert_int_eq(wire_decode(WMSG_APPLY, buf + WIRE_HEADER, len - WIRE_HEADER, &back), DKV_EINVAL);
+	free(buf);
+	m.op.flags = WOP_TOMBSTONE; /* a tombstone with a value */
+	m.op.data = (const uint8_t *)"v";
+	m.op.dlen = 1;
+	ck_assert_int_eq(wire_encode(&m, &buf, &len), DKV_OK);
+	ck_assert_int_eq(wire_decode(WMSG_APPLY, buf + WIRE_HEADER, len - WIRE_HEADER, &back), DKV_EINVAL);
+	free(buf);
+	m.op.flags = 0; /* a context without the flag */
+	m.op.ctx = (const uint8_t *)"c";
+	m.op.ctxlen = 1;
+	ck_assert_int_eq(wire_encode(&m, &buf, &len), DKV_OK);
+	ck_assert_int_eq(wire_decode(WMSG_APPLY, buf + WIRE_HEADER, len - WIRE_HEADER, &back), DKV_EINVAL);
+	free(buf);
+	memset(&m.op, 0, sizeof(m.op));
+	m.type = WMSG_STORED;
+	m.op.status = 7; /* not a DKV_* status */
+	ck_assert_int_eq(wire_encode(&m, &buf, &len), DKV_OK);
+	ck_assert_int_eq(wire_decode(WMSG_STORED, buf + WIRE_HEADER, len - WIRE_HEADER, &back), DKV_EINVAL);
+	free(buf);
+}
+END_TEST
+
 /* Regression: a SYN naming one peer many times overflowed the ACK that
  * gossip built from it. The decoder now refuses repeated ids. */
 START_TEST(test_repeated_ids_are_refused)
@@ -221,6 +303,7 @@ main(void)
 	tcase_add_test(tc, test_lying_counts_and_trailing_bytes_are_refused);
 	tcase_add_test(tc, test_random_garbage_never_crashes);
 	tcase_add_test(tc, test_repeated_ids_are_refused);
+	tcase_add_test(tc, test_bad_replication_messages_are_refused);
 	tcase_add_test(tc, test_control_bytes_in_ids_and_text_are_refused);
 	tcase_set_timeout(tc, 120);
 	suite_add_tcase(s, tc);

@@ -73,8 +73,17 @@ if HAVE_CHECK
 check_PROGRAMS += tests/check_cluster
 TESTS += tests/check_cluster
 VALGRIND_TESTS += tests/check_cluster
-tests_check_cluster_SOURCES = tests/check_cluster.c tests/testutil.c tests/testutil.h
+tests_check_cluster_SOURCES = tests/check_cluster.c tests/clusterutil.c tests/clusterutil.h \
+	tests/testutil.c tests/testutil.h
 tests_check_cluster_CFLAGS = $(TEST_CFLAGS)
 tests_check_cluster_LDADD = libdkv.la $(CHECK_LIBS)
 endif
 include $(srcdir)/tests/procs.mk
+
+check_PROGRAMS += tests/check_replication
+TESTS += tests/check_replication
+VALGRIND_TESTS += tests/check_replication
+tests_check_replication_SOURCES = tests/check_replication.c tests/clusterutil.c tests/clusterutil.h \
+	tests/testutil.c tests/testutil.h
+tests_check_replication_CFLAGS = $(TEST_CFLAGS)
+tests_check_replication_LDADD = libdkv.la $(CHECK_LIBS)

@@ -272,6 +272,18 @@ void dkv_ring_free(dkv_token_range_t *list, size_t count);
  * later joins again. */
 int dkv_remove_peer(dkv_t *db, const char *id);
 
+/* FOR TESTS ONLY: a fault between this peer and peer `id`, so a test can
+ * partition a running cluster without root. DKV_FAULT_DROP drops every
+ * frame this peer sends to or receives from it (a partition: the failure
+ * detector sees it DOWN); DKV_FAULT_DROP_DATA drops only replication
+ * messages (it stays UP but never answers); delay_ms > 0 holds back what
+ * this peer sends it that long. flags 0 and delay_ms 0 heal. Acts on this
+ * peer's side only: call it on both sides for a symmetric partition.
+ * DKV_ENOTFOUND for an unknown peer, DKV_EINVAL outside a cluster. */
+#define DKV_FAULT_DROP 0x1u
+#define DKV_FAULT_DROP_DATA 0x2u
+int dkv_debug_fault(dkv_t *db, const char *id, unsigned flags, unsigned delay_ms);
+
 /* Calls fn once per statistic (counters since open, gauges now), on the
  * calling thread. The names are listed in dkv_peers(3). */
 int dkv_stats(dkv_t *db, void (*fn)(const char *name, double value, void *arg),

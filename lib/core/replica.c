@@ -42,7 +42,7 @@ keybuf_free(struct keybuf *kb)
 
 static int
 read_at(const struct replica *r, const struct keybuf *kb, void **raw,
-        struct object *o)
+        struct object *o, size_t *rawlen)
 {
 	size_t len;
 	int err;
@@ -55,6 +55,8 @@ read_at(const struct replica *r, const struct keybuf *kb, void **raw,
 		store_free_value(r->store, *raw);
 		*raw = NULL;
 	}
+	if (rawlen != NULL)
+		*rawlen = len;
 	return err;
 }
 
@@ -69,13 +71,47 @@ replica_read(const struct replica *r, const void *key, size_t klen,
 	object_init(o);
 	if ((err = keybuf_make(&kb, t, key, klen)) != DKV_OK)
 		return err;
-	err = read_at(r, &kb, raw, o);
+	err = read_at(r, &kb, raw, o, NULL);
 	keybuf_free(&kb);
 	return err;
 }
 
 int
-replica_apply(const struct replica *r, const struct replica_write *w)
+replica_read_raw(const struct replica *r, const void *key, size_t klen, struct token t,
+                 void **raw, size_t *len)
+{
+	struct keybuf kb;
+	struct object o;
+	int err;
+
+	*raw = NULL;
+	*len = 0;
+	if ((err = keybuf_make(&kb, t, key, klen)) != DKV_OK)
+		return err;
+	err = read_at(r, &kb, raw, &o, len);
+	object_free(&o);
+	keybuf_free(&kb);
+	return err;
+}
+
+/* Hands the encoded object to the caller who asked for it. */
+static int
+give_object(const uint8_t *enc, size_t size, uint8_t **obj, size_t *len)
+{
+	if (obj == NULL)
+		return DKV_OK;
+	*obj = mem_alloc(size ? size : 1);
+	if (*obj == NULL)
+		return DKV_ENOMEM;
+	if (size > 0)
+		memcpy(*obj, enc, size);
+	*len = size;
+	return DKV_OK;
+}
+
+int
+replica_apply(const struct replica *r, const struct replica_write *w, uint8_t **obj,
+              size_t *len)
 {
 	uint8_t stack[OBJECT_STACK], *enc = NULL;
 	struct keybuf kb;
@@ -88,12 +124,23 @@ replica_apply(const struct replica *r, const struct replica_write *w)
 
 	vv_init(&held);
 	object_init(&o);
+	if (obj != NULL) {
+		*obj = NULL;
+		*len = 0;
+	}
 	if ((err = keybuf_make(&kb, w->token, w->key, w->klen)) != DKV_OK)
 		return err;
-	err = read_at(r, &kb, &raw, &o);
+	err = read_at(r, &kb, &raw, &o, NULL);
 	if (err == DKV_ENOTFOUND) {
 		if (w->tombstone && w->ctx == NULL) {
-			err = DKV_OK; /* nothing held, nothing to delete */
+			/* nothing held, nothing to delete */
+			size = object_encoded_size(&o);
+			enc = size <= sizeof(stack) ? stack : NULL;
+			err = enc != NULL ? DKV_OK : DKV_ENOMEM;
+			if (err == DKV_OK) {
+				object_encode(&o, enc);
+				err = give_object(enc, size, obj, len);
+			}
 			goto out;
 		}
 		err = DKV_OK;
@@ -132,11 +179,65 @@ replica_apply(const struct replica *r, const struct replica_write *w)
 	}
 	object_encode(&o, enc);
 	err = store_put(r->store, kb.p, kb.len, enc, size, r->sync_writes);
+	if (err == DKV_OK)
+		err = give_object(enc, size, obj, len);
 out:
 	if (enc != stack)
 		mem_free(enc);
 	object_free(&o);
 	vv_free(&held);
+	store_free_value(r->store, raw);
+	keybuf_free(&kb);
+	return err;
+}
+
+int
+replica_store(const struct replica *r, const void *key, size_t klen, struct token t,
+              const void *obj, size_t len)
+{
+	uint8_t stack[OBJECT_STACK], *enc = NULL;
+	struct object held, in;
+	struct keybuf kb;
+	void *raw = NULL;
+	size_t size, rawlen = 0;
+	int err;
+
+	object_init(&held);
+	if (object_decode(&in, obj, len) != DKV_OK)
+		return DKV_EINVAL;
+	if ((err = keybuf_make(&kb, t, key, klen)) != DKV_OK) {
+		object_free(&in);
+		return err;
+	}
+	err = read_at(r, &kb, &raw, &held, &rawlen);
+	if (err == DKV_ENOTFOUND) {
+		err = DKV_OK;
+	}
+	if (err != DKV_OK || (raw == NULL && object_is_empty(&in)))
+		goto out;
+	if ((err = object_merge(&held, &in, r->mode)) != DKV_OK)
+		goto out;
+	size = object_encoded_size(&held);
+	if (size == 0 || size > r->max_object_bytes) {
+		err = DKV_ETOOBIG;
+		goto out;
+	}
+	enc = size <= sizeof(stack) ? stack : mem_alloc(size);
+	if (enc == NULL) {
+		err = DKV_ENOMEM;
+		goto out;
+	}
+	object_encode(&held, enc);
+	/* the merge changed nothing: no write (read repair of an equal copy,
+	 * a duplicated STORE) */
+	if (raw != NULL && size == rawlen && memcmp(enc, raw, size) == 0)
+		goto out;
+	err = store_put(r->store, kb.p, kb.len, enc, size, r->sync_writes);
+out:
+	if (enc != stack)
+		mem_free(enc);
+	object_free(&held);
+	object_free(&in);
 	store_free_value(r->store, raw);
 	keybuf_free(&kb);
 	return err;

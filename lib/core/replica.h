@@ -31,6 +31,11 @@ struct replica {
 int replica_read(const struct replica *r, const void *key, size_t klen,
                  struct token t, void **raw, struct object *o);
 
+/* The encoded object for key as stored (*raw: store_free_value), checked
+ * to decode: DKV_OK, DKV_ENOTFOUND or DKV_EIO. */
+int replica_read_raw(const struct replica *r, const void *key, size_t klen, struct token t,
+                     void **raw, size_t *len);
+
 struct replica_write {
 	const void *key;
 	size_t klen;
@@ -45,7 +50,16 @@ struct replica_write {
 
 /* Applies a put or delete (read, apply the causal rules, write back). A
  * blind delete removes every version the replica holds; a delete of a key
- * it does not hold writes nothing. */
-int replica_apply(const struct replica *r, const struct replica_write *w);
+ * it does not hold writes nothing. With obj non-NULL, *obj (mem_free) and
+ * *len get the encoded object the replica now holds (empty when a blind
+ * delete found nothing) — what a coordinator sends the other replicas. */
+int replica_apply(const struct replica *r, const struct replica_write *w, uint8_t **obj,
+                  size_t *len);
+
+/* Merges an encoded object (another replica's) into what this replica
+ * holds, writing only if that changes anything. DKV_EINVAL for an object
+ * that does not decode. */
+int replica_store(const struct replica *r, const void *key, size_t klen, struct token t,
+                  const void *obj, size_t len);
 
 #endif

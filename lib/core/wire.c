@@ -116,9 +116,28 @@ body_size(const struct msg *m)
 		return n + 16;
 	case WMSG_SHUTDOWN:
 		return n + 8;
+	case WMSG_APPLY:
+		return n + 8 + 1 + 8 + 4 + m->op.klen + 4 + m->op.ctxlen + 4 + m->op.dlen;
+	case WMSG_STORE:
+		return n + 8 + 4 + m->op.klen + 4 + m->op.dlen;
+	case WMSG_READ:
+		return n + 8 + 4 + m->op.klen;
+	case WMSG_APPLIED:
+	case WMSG_VALUE:
+		return n + 8 + 4 + 4 + m->op.dlen;
+	case WMSG_STORED:
+		return n + 8 + 4;
 	default:
 		return 0;
 	}
+}
+
+static void
+wr_blob(struct wr *w, const uint8_t *p, uint32_t n)
+{
+	wr_u32(w, n);
+	if (n > 0)
+		wr_bytes(w, p, n);
 }
 
 int
@@ -168,6 +187,33 @@ wire_encode(const struct msg *m, uint8_t **out, size_t *len)
 	case WMSG_HEARTBEAT:
 		wr_u64(&w, m->generation);
 		wr_u64(&w, m->heartbeat);
+		break;
+	case WMSG_APPLY:
+		wr_u64(&w, m->op.id);
+		wr_u8(&w, m->op.flags);
+		wr_u64(&w, m->op.now_us);
+		wr_blob(&w, m->op.key, m->op.klen);
+		wr_blob(&w, m->op.ctx, m->op.ctxlen);
+		wr_blob(&w, m->op.data, m->op.dlen);
+		break;
+	case WMSG_STORE:
+		wr_u64(&w, m->op.id);
+		wr_blob(&w, m->op.key, m->op.klen);
+		wr_blob(&w, m->op.data, m->op.dlen);
+		break;
+	case WMSG_READ:
+		wr_u64(&w, m->op.id);
+		wr_blob(&w, m->op.key, m->op.klen);
+		break;
+	case WMSG_APPLIED:
+	case WMSG_VALUE:
+		wr_u64(&w, m->op.id);
+		wr_u32(&w, (uint32_t)m->op.status);
+		wr_blob(&w, m->op.data, m->op.dlen);
+		break;
+	case WMSG_STORED:
+		wr_u64(&w, m->op.id);
+		wr_u32(&w, (uint32_t)m->op.status);
 		break;
 	default:
 		break;
@@ -266,6 +312,68 @@ rd_state(struct rd *r, struct peer_state *s)
 	return DKV_OK;
 }
 
+/* A u32-counted byte string, borrowed from the body. */
+static const uint8_t *
+rd_blob(struct rd *r, uint32_t *n, uint32_t max)
+{
+	*n = rd_u32(r);
+	if (r->bad || *n > max || *n > r->left) {
+		r->bad = true;
+		return NULL;
+	}
+	return *n > 0 ? rd_bytes(r, *n) : (const uint8_t *)"";
+}
+
+/* An answer's status: OK or an error code this version knows. */
+static bool
+status_ok(int32_t s)
+{
+	return s <= 0 && s > -100;
+}
+
+static int
+rd_op(struct rd *r, uint8_t type, struct wire_op *op)
+{
+	op->id = rd_u64(r);
+	switch (type) {
+	case WMSG_APPLY:
+		op->flags = rd_u8(r);
+		op->now_us = rd_u64(r);
+		op->key = rd_blob(r, &op->klen, WIRE_MAX_KEY);
+		op->ctx = rd_blob(r, &op->ctxlen, UINT32_MAX);
+		op->data = rd_blob(r, &op->dlen, UINT32_MAX);
+		if ((op->flags & ~(WOP_TOMBSTONE | WOP_CONTEXT)) != 0 ||
+		    ((op->flags & WOP_CONTEXT) == 0 && op->ctxlen != 0) ||
+		    ((op->flags & WOP_TOMBSTONE) != 0 && op->dlen != 0))
+			return DKV_EINVAL;
+		break;
+	case WMSG_STORE:
+		op->key = rd_blob(r, &op->klen, WIRE_MAX_KEY);
+		op->data = rd_blob(r, &op->dlen, UINT32_MAX);
+		break;
+	case WMSG_READ:
+		op->key = rd_blob(r, &op->klen, WIRE_MAX_KEY);
+		break;
+	case WMSG_APPLIED:
+	case WMSG_VALUE:
+		op->status = (int32_t)rd_u32(r);
+		op->data = rd_blob(r, &op->dlen, UINT32_MAX);
+		break;
+	case WMSG_STORED:
+		op->status = (int32_t)rd_u32(r);
+		break;
+	default:
+		return DKV_EINVAL;
+	}
+	if (r->bad)
+		return DKV_EINVAL;
+	if (type != WMSG_APPLIED && type != WMSG_VALUE && type != WMSG_STORED && op->klen == 0)
+		return DKV_EINVAL; /* requests name a key */
+	if (!status_ok(op->status))
+		return DKV_EINVAL;
+	return DKV_OK;
+}
+
 int
 wire_decode(uint8_t type, const uint8_t *body, size_t len, struct msg *m)
 {
@@ -338,6 +446,15 @@ wire_decode(uint8_t type, const uint8_t *body, size_t len, struct msg *m)
 	case WMSG_HEARTBEAT:
 		m->generation = rd_u64(&r);
 		m->heartbeat = rd_u64(&r);
+		break;
+	case WMSG_APPLY:
+	case WMSG_APPLIED:
+	case WMSG_STORE:
+	case WMSG_STORED:
+	case WMSG_READ:
+	case WMSG_VALUE:
+		if (rd_op(&r, type, &m->op) != DKV_OK)
+			goto fail;
 		break;
 	default:
 		goto fail;

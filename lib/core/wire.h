@@ -35,6 +35,14 @@ enum wire_type {
 	WMSG_ACK2,      /* round 3: the states asked for */
 	WMSG_HEARTBEAT, /* direct liveness ping for the failure detector */
 	WMSG_SHUTDOWN,  /* a clean stop: mark me down now */
+	/* replication (coord.h): a request carries the coordinator's op id,
+	 * the answer travels back with it */
+	WMSG_APPLY,   /* apply a put or delete: key, context, value */
+	WMSG_APPLIED, /* status and the object the applier now holds */
+	WMSG_STORE,   /* merge this object into yours: key, object */
+	WMSG_STORED,  /* status */
+	WMSG_READ,    /* send me what you hold: key */
+	WMSG_VALUE,   /* status and the object (none when status says so) */
 	WMSG_TYPE_MAX
 };
 
@@ -63,6 +71,23 @@ struct peer_state {
 	struct token *tokens; /* owned (wire_state_free) */
 };
 
+/* APPLY flags */
+#define WOP_TOMBSTONE 0x01u
+#define WOP_CONTEXT 0x02u
+
+/* The body of a replication message. Byte fields point into the frame
+ * being decoded (valid during the on_msg callback only); klen is 1..
+ * WIRE_MAX_KEY, ctx a context encoding (vv.h) when WOP_CONTEXT. */
+#define WIRE_MAX_KEY 65535
+struct wire_op {
+	uint64_t id;
+	int32_t status;  /* answers: a DKV_* code */
+	uint8_t flags;   /* APPLY */
+	uint64_t now_us; /* APPLY: the coordinator's wall clock */
+	const uint8_t *key, *ctx, *data; /* data: value (APPLY) or object */
+	uint32_t klen, ctxlen, dlen;
+};
+
 struct msg {
 	enum wire_type type;
 	struct actor from;
@@ -74,6 +99,7 @@ struct msg {
 	struct digest *digests; /* SYN, ACK */
 	uint32_t nstates;
 	struct peer_state *states; /* ACK, ACK2 */
+	struct wire_op op;         /* APPLY .. VALUE */
 };
 
 void wire_encode_header(uint8_t out[WIRE_HEADER], uint8_t type, uint32_t body_len);

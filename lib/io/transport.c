@@ -57,6 +57,25 @@ struct conn {
 
 TAILQ_HEAD(conn_list, conn);
 
+/* Test faults (transport_set_fault): what happens to the frames to and
+ * from one peer address. */
+#define MAX_FAULTS 64
+struct fault {
+	char addr[WIRE_ADDR_MAX + 1];
+	unsigned flags, delay_ms;
+};
+
+/* A frame held back by a delay fault. */
+struct delayed {
+	TAILQ_ENTRY(delayed) link;
+	struct transport *t;
+	struct event *ev;
+	char addr[WIRE_ADDR_MAX + 1];
+	uint8_t *frame;
+	size_t len;
+};
+TAILQ_HEAD(delayed_list, delayed);
+
 struct transport {
 	struct transport_config cfg;
 	char cluster_name[ACTOR_MAX + 1];
@@ -67,7 +86,30 @@ struct transport {
 	unsigned nout, nin;
 	uint64_t last_sweep_ms;
 	struct transport_stats stats;
+	unsigned nfaults;
+	struct fault faults[MAX_FAULTS];
+	struct delayed_list delayed;
 };
+
+static const struct fault *
+fault_for(const struct transport *t, const char *addr)
+{
+	for (unsigned i = 0; i < t->nfaults; i++)
+		if (strcmp(t->faults[i].addr, addr) == 0)
+			return &t->faults[i];
+	return NULL;
+}
+
+/* Whether a fault drops this frame (type from its header). */
+static bool
+fault_drops(const struct fault *f, uint8_t type)
+{
+	if (f == NULL)
+		return false;
+	if (f->flags & TRANSPORT_FAULT_DROP)
+		return true;
+	return (f->flags & TRANSPORT_FAULT_DROP_DATA) != 0 && type >= WMSG_APPLY;
+}
 
 static void conn_read(struct bufferevent *bev, void *arg);
 static void conn_event(struct bufferevent *bev, short what, void *arg);
@@ -254,7 +296,7 @@ dispatch(struct conn *c, const struct msg *m)
 			conn_drop(c, false);
 			return false;
 		}
-		if (!c->outgoing) {
+		if (!c->outgoing && !fault_drops(t->nfaults ? fault_for(t, c->addr) : NULL, (uint8_t)m->type)) {
 			t->stats.frames_in++;
 			t->stats.bytes_in += c->last_frame_len;
 			t->cfg.on_msg(t->cfg.arg, m, c->addr);
@@ -323,10 +365,10 @@ conn_read(struct bufferevent *bev, void *arg)
 			conn_drop(c, false);
 			return;
 		}
-		mem_free(body);
 		c->last_frame_len = WIRE_HEADER + (size_t)h.body_len;
-		alive = dispatch(c, &m);
+		alive = dispatch(c, &m); /* m.op borrows from body */
 		wire_msg_free(&m);
+		mem_free(body);
 		if (!alive)
 			return;
 	}
@@ -414,8 +456,75 @@ sweep_dead(struct transport *t, uint64_t now)
 	}
 }
 
+static void send_now(struct transport *t, const char *addr, uint8_t *frame, size_t len);
+
+static void
+on_delayed(evutil_socket_t fd, short what, void *arg)
+{
+	struct delayed *d = arg;
+
+	(void)fd;
+	(void)what;
+	TAILQ_REMOVE(&d->t->delayed, d, link);
+	send_now(d->t, d->addr, d->frame, d->len);
+	event_free(d->ev);
+	mem_free(d);
+}
+
 void
 transport_send(struct transport *t, const char *addr, uint8_t *frame, size_t len)
+{
+	const struct fault *f = t->nfaults ? fault_for(t, addr) : NULL;
+	struct delayed *d;
+
+	if (f != NULL && fault_drops(f, frame[5])) {
+		t->stats.frames_dropped++;
+		mem_free(frame);
+		return;
+	}
+	if (f != NULL && f->delay_ms > 0) {
+		struct timeval tv = {f->delay_ms / 1000, (f->delay_ms % 1000) * 1000};
+
+		d = mem_calloc(1, sizeof(*d));
+		if (d != NULL && (d->ev = evtimer_new(t->base, on_delayed, d)) != NULL) {
+			d->t = t;
+			strlcpy(d->addr, addr, sizeof(d->addr));
+			d->frame = frame;
+			d->len = len;
+			TAILQ_INSERT_TAIL(&t->delayed, d, link);
+			evtimer_add(d->ev, &tv);
+			return;
+		}
+		mem_free(d);
+	}
+	send_now(t, addr, frame, len);
+}
+
+int
+transport_set_fault(struct transport *t, const char *addr, unsigned flags, unsigned delay_ms)
+{
+	unsigned i;
+
+	for (i = 0; i < t->nfaults; i++)
+		if (strcmp(t->faults[i].addr, addr) == 0)
+			break;
+	if (flags == 0 && delay_ms == 0) {
+		if (i < t->nfaults)
+			t->faults[i] = t->faults[--t->nfaults];
+		return DKV_OK;
+	}
+	if (i == t->nfaults) {
+		if (t->nfaults == MAX_FAULTS)
+			return DKV_ENOMEM;
+		strlcpy(t->faults[t->nfaults++].addr, addr, sizeof(t->faults[0].addr));
+	}
+	t->faults[i].flags = flags;
+	t->faults[i].delay_ms = delay_ms;
+	return DKV_OK;
+}
+
+static void
+send_now(struct transport *t, const char *addr, uint8_t *frame, size_t len)
 {
 	uint64_t now = clock_mono_ms();
 	struct conn *c;
@@ -517,6 +626,7 @@ transport_open(struct event_base *base, const struct transport_config *cfg,
 	strlcpy(t->cluster_name, cfg->cluster_name, sizeof(t->cluster_name));
 	TAILQ_INIT(&t->out);
 	TAILQ_INIT(&t->in);
+	TAILQ_INIT(&t->delayed);
 	if (resolve(cfg->listen, true, &ai) != 0) {
 		snprintf(err, errlen, "cannot resolve listen address %s", cfg->listen);
 		goto fail;
@@ -565,6 +675,14 @@ transport_close(struct transport *t)
 
 	if (t == NULL)
 		return;
+	while (!TAILQ_EMPTY(&t->delayed)) {
+		struct delayed *d = TAILQ_FIRST(&t->delayed);
+
+		TAILQ_REMOVE(&t->delayed, d, link);
+		event_free(d->ev);
+		mem_free(d->frame);
+		mem_free(d);
+	}
 	/* Last words (SHUTDOWN) are queued: push what the sockets take now.
 	 * A bufferevent keeps its output frozen to all but its own write
 	 * callback; we are tearing it down, so unfreeze it and write. */

@@ -47,6 +47,14 @@ int transport_open(struct event_base *base, const struct transport_config *cfg,
 const char *transport_addr(const struct transport *t);
 /* Sends a whole frame to addr; takes the frame (mem_free). */
 void transport_send(struct transport *t, const char *addr, uint8_t *frame, size_t len);
+/* Test faults for the peer listening at addr: TRANSPORT_FAULT_DROP drops
+ * every frame to and from it (a partition), _DROP_DATA only replication
+ * messages (it looks alive but never answers); delay_ms holds frames to
+ * it back that long. flags 0 and delay 0 clear the fault. */
+#define TRANSPORT_FAULT_DROP 0x1u
+#define TRANSPORT_FAULT_DROP_DATA 0x2u
+int transport_set_fault(struct transport *t, const char *addr, unsigned flags, unsigned delay_ms);
+
 /* Writes what it can of every queued frame at once, then frees it all. */
 void transport_close(struct transport *t);
 

@@ -1,0 +1,695 @@
+/*
+ * Replication shell (see repl.h): the coordinators of this peer's
+ * operations, and the replica side of everyone's.
+ */
+#include "config.h"
+
+#include <stdatomic.h>
+#include <string.h>
+
+#include <bsd/string.h>
+/* libbsd's tree.h marks generated functions __unused, which glibc's
+ * headers do not define */
+#ifndef __unused
+#define __unused __attribute__((__unused__))
+#endif
+#include <bsd/sys/tree.h>
+#include <event2/event.h>
+#include <event2/event_struct.h>
+
+#include "cluster.h"
+#include "core/ring.h"
+#include "dkv_internal.h"
+#include "opts.h"
+#include "repl.h"
+#include "result.h"
+#include "util/alloc.h"
+#include "util/clock.h"
+
+/* One operation this peer coordinates. */
+struct rop {
+	RB_ENTRY(rop) node;
+	uint64_t id;
+	struct repl *r;
+	struct coord co;
+	struct event timer;
+	struct repl_req *req; /* NULL once the caller has its answer */
+	bool then_delete;     /* the read half of a blind delete */
+	const dkv_opts_t *opts;
+};
+
+static int
+rop_cmp(const struct rop *a, const struct rop *b)
+{
+	return a->id < b->id ? -1 : a->id > b->id;
+}
+
+RB_HEAD(rop_tree, rop);
+RB_GENERATE_STATIC(rop_tree, rop, node, rop_cmp)
+
+struct repl {
+	struct dkv *db;
+	struct cluster *c;
+	struct rop_tree ops;
+	uint64_t next_id;
+	bool closing;
+	_Atomic uint64_t coordinated, unavailable, timeouts, read_repairs, served, inflight;
+};
+
+/* Storage work on a worker thread: APPLY or STORE, for one of our
+ * coordinators (op_id, target) or for a peer's request (answer to addr). */
+struct rjob {
+	struct work work;
+	struct mb_msg done;
+	struct repl *r;
+	uint8_t type; /* WMSG_APPLY or WMSG_STORE */
+	bool for_peer;
+	uint64_t op_id;
+	uint32_t target;
+	char addr[WIRE_ADDR_MAX + 1];
+	struct actor writer;
+	uint64_t now_us;
+	uint8_t flags;
+	bool has_ctx;
+	struct vv ctx;
+	int status;
+	uint8_t *obj; /* APPLY: the object the replica now holds */
+	size_t obj_len;
+	size_t klen, dlen;
+	uint8_t data[]; /* key, then value (APPLY) or object (STORE) */
+};
+
+#define OF(ptr, type, member) ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+
+static void run(struct rop *op);
+
+/* --- sending ------------------------------------------------------------ */
+
+static void
+send_msg(struct repl *r, const char *addr, struct msg *m)
+{
+	uint8_t *frame;
+	size_t len;
+
+	m->from = r->db->self;
+	if (wire_encode(m, &frame, &len) != DKV_OK) {
+		log_warn(&r->db->log, "cannot encode a replication message for %s", addr);
+		return;
+	}
+	cluster_send(r->c, addr, frame, len);
+}
+
+static void
+send_answer(struct repl *r, const char *addr, uint8_t type, uint64_t id, int status,
+            const uint8_t *obj, size_t len)
+{
+	struct msg m;
+
+	memset(&m, 0, sizeof(m));
+	m.type = (enum wire_type)type;
+	m.op.id = id;
+	m.op.status = status;
+	m.op.data = obj;
+	m.op.dlen = (uint32_t)len;
+	send_msg(r, addr, &m);
+}
+
+/* --- storage work ------------------------------------------------------- */
+
+static struct rjob *
+job_new(struct repl *r, uint8_t type, const void *key, size_t klen, const void *data, size_t dlen)
+{
+	struct rjob *j = mem_alloc(sizeof(*j) + klen + dlen);
+
+	if (j == NULL)
+		return NULL;
+	memset(j, 0, sizeof(*j));
+	vv_init(&j->ctx);
+	j->r = r;
+	j->type = type;
+	j->klen = klen;
+	j->dlen = dlen;
+	memcpy(j->data, key, klen);
+	if (dlen > 0)
+		memcpy(j->data + klen, data, dlen);
+	return j;
+}
+
+static void
+job_free(struct rjob *j)
+{
+	vv_free(&j->ctx);
+	mem_free(j->obj);
+	mem_free(j);
+}
+
+static void
+job_run(struct work *w)
+{
+	struct rjob *j = OF(w, struct rjob, work);
+	struct dkv *db = j->r->db;
+	struct token t = token_of_key(j->data, j->klen);
+	pthread_mutex_t *lock = keylock_for(&db->locks, t);
+
+	pthread_mutex_lock(lock);
+	if (j->type == WMSG_APPLY) {
+		struct replica_write rw;
+
+		rw.key = j->data;
+		rw.klen = j->klen;
+		rw.token = t;
+		rw.ctx = j->has_ctx ? &j->ctx : NULL;
+		rw.writer = &j->writer;
+		rw.now_us = j->now_us;
+		rw.tombstone = (j->flags & WOP_TOMBSTONE) != 0;
+		rw.val = j->data + j->klen;
+		rw.vlen = j->dlen;
+		j->status = replica_apply(&db->replica, &rw, &j->obj, &j->obj_len);
+	} else {
+		j->status = replica_store(&db->replica, j->data, j->klen, t, j->data + j->klen, j->dlen);
+	}
+	pthread_mutex_unlock(lock);
+	loop_post(db->loop, &j->done);
+}
+
+static void
+job_cancel(struct work *w)
+{
+	job_free(OF(w, struct rjob, work));
+}
+
+static struct rop *
+find_op(struct repl *r, uint64_t id)
+{
+	struct rop key;
+
+	key.id = id;
+	return RB_FIND(rop_tree, &r->ops, &key);
+}
+
+/* Loop thread: a job is done; answer the peer or feed our coordinator. */
+static void
+job_done(struct mb_msg *m)
+{
+	struct rjob *j = OF(m, struct rjob, done);
+	struct repl *r = j->r;
+	struct rop *op;
+
+	if (j->for_peer) {
+		send_answer(r, j->addr, j->type == WMSG_APPLY ? WMSG_APPLIED : WMSG_STORED, j->op_id,
+		            j->status, j->obj, j->obj_len);
+	} else if ((op = find_op(r, j->op_id)) != NULL) {
+		if (j->type == WMSG_APPLY)
+			coord_applied(&op->co, j->target, j->status, j->obj, j->obj_len);
+		else
+			coord_stored(&op->co, j->target, j->status);
+		run(op);
+	}
+	job_free(j);
+}
+
+static int
+job_submit(struct repl *r, struct rjob *j)
+{
+	int err;
+
+	j->work.run = job_run;
+	j->work.cancel = job_cancel;
+	j->done.fn = job_done;
+	if ((err = workers_submit(r->db->workers, &j->work)) != DKV_OK)
+		job_free(j);
+	return err;
+}
+
+/* Reads what this replica holds for key, as the encoded object (checked to
+ * decode). DKV_ENOTFOUND when it holds nothing. */
+static int
+read_local(struct repl *r, const void *key, size_t klen, void **raw, size_t *len)
+{
+	return replica_read_raw(&r->db->replica, key, klen, token_of_key(key, klen), raw, len);
+}
+
+/* --- coordinating ------------------------------------------------------- */
+
+static void
+act_local(struct rop *op, const struct coord_action *a)
+{
+	struct repl *r = op->r;
+	struct coord *co = &op->co;
+	struct rjob *j = NULL;
+	void *raw = NULL;
+	size_t len = 0;
+	int err;
+
+	switch (a->send) {
+	case CS_READ:
+		err = read_local(r, co->key, co->klen, &raw, &len);
+		coord_value(co, a->target, err, raw, len);
+		store_free_value(r->db->store, raw);
+		return;
+	case CS_APPLY:
+		j = job_new(r, WMSG_APPLY, co->key, co->klen, co->val,
+		            co->kind == COORD_DELETE ? 0 : co->vlen);
+		if (j != NULL) {
+			j->writer = r->db->self;
+			j->now_us = clock_wall_us();
+			j->flags = co->kind == COORD_DELETE ? WOP_TOMBSTONE : 0;
+			if (co->has_ctx && vv_copy(&j->ctx, &co->ctx) != DKV_OK) {
+				job_free(j);
+				j = NULL;
+			} else {
+				j->has_ctx = co->has_ctx;
+			}
+		}
+		break;
+	case CS_STORE: {
+		const uint8_t *obj = coord_store_object(co, &len);
+
+		j = job_new(r, WMSG_STORE, co->key, co->klen, obj, len);
+		break;
+	}
+	default:
+		return;
+	}
+	if (j == NULL) {
+		err = DKV_ENOMEM;
+	} else {
+		j->op_id = op->id;
+		j->target = a->target;
+		err = job_submit(r, j);
+	}
+	if (err != DKV_OK) {
+		if (a->send == CS_APPLY)
+			coord_applied(co, a->target, err, NULL, 0);
+		else
+			coord_stored(co, a->target, err);
+	}
+}
+
+static void
+act_remote(struct rop *op, const struct coord_action *a)
+{
+	struct coord *co = &op->co;
+	uint8_t ctxbuf[512], *ctx = NULL;
+	struct msg m;
+
+	memset(&m, 0, sizeof(m));
+	m.op.id = op->id;
+	m.op.key = co->key;
+	m.op.klen = (uint32_t)co->klen;
+	switch (a->send) {
+	case CS_READ:
+		m.type = WMSG_READ;
+		break;
+	case CS_APPLY:
+		m.type = WMSG_APPLY;
+		m.op.now_us = clock_wall_us();
+		if (co->kind == COORD_DELETE) {
+			m.op.flags = WOP_TOMBSTONE;
+		} else {
+			m.op.data = co->val;
+			m.op.dlen = (uint32_t)co->vlen;
+		}
+		if (co->has_ctx) {
+			size_t n = vv_encoded_size(&co->ctx);
+
+			ctx = n <= sizeof(ctxbuf) ? ctxbuf : mem_alloc(n);
+			if (ctx == NULL) {
+				coord_applied(co, a->target, DKV_ENOMEM, NULL, 0);
+				return;
+			}
+			vv_encode(&co->ctx, ctx);
+			m.op.flags |= WOP_CONTEXT;
+			m.op.ctx = ctx;
+			m.op.ctxlen = (uint32_t)n;
+		}
+		break;
+	case CS_STORE: {
+		size_t len;
+
+		m.type = WMSG_STORE;
+		m.op.data = coord_store_object(co, &len);
+		m.op.dlen = (uint32_t)len;
+		break;
+	}
+	default:
+		return;
+	}
+	send_msg(op->r, co->t[a->target].addr, &m);
+	if (ctx != ctxbuf)
+		mem_free(ctx);
+}
+
+static void
+rop_free(struct rop *op)
+{
+	if (event_initialized(&op->timer))
+		event_del(&op->timer);
+	coord_free(&op->co);
+	atomic_fetch_sub_explicit(&op->r->inflight, 1, memory_order_relaxed);
+	mem_free(op);
+}
+
+static int start_op(struct repl *r, struct repl_req *req, enum coord_kind kind, const void *key,
+                    size_t klen, const void *val, size_t vlen, const struct vv *ctx,
+                    bool then_delete);
+
+/* The caller's answer, from an answered coordinator. */
+static void
+complete(struct rop *op)
+{
+	struct repl_req *req = op->req;
+	struct coord *co = &op->co;
+	dkv_result_t *res = NULL;
+	int err = co->result;
+
+	op->req = NULL;
+	if (err == DKV_ETIMEDOUT)
+		atomic_fetch_add_explicit(&op->r->timeouts, 1, memory_order_relaxed);
+	if (co->kind != COORD_GET || err != DKV_OK) {
+		req->done(req, err, NULL);
+		return;
+	}
+	if (op->then_delete) {
+		const struct vv *seen = coord_read_context(co);
+
+		if (seen->n == 0) {
+			req->done(req, DKV_OK, NULL); /* nothing anywhere to delete */
+			return;
+		}
+		err = start_op(op->r, req, COORD_DELETE, co->key, co->klen, NULL, 0, seen, false);
+		if (err != DKV_OK)
+			req->done(req, err, NULL);
+		return;
+	}
+	{
+		const uint8_t *obj;
+		uint8_t *copy;
+		struct object o;
+		size_t len;
+
+		err = coord_read_object(co, &obj, &len);
+		if (err == DKV_OK) {
+			copy = mem_alloc(len);
+			if (copy == NULL) {
+				err = DKV_ENOMEM;
+			} else {
+				memcpy(copy, obj, len);
+				if ((err = object_decode(&o, copy, len)) != DKV_OK) {
+					mem_free(copy);
+				} else {
+					err = result_from_object(&o, copy, mem_free, &res);
+					object_free(&o);
+				}
+			}
+		}
+	}
+	req->done(req, err, res);
+}
+
+/* Carries out what the coordinator decided, answers the caller when it can
+ * and ends the operation when it is over. */
+static void
+run(struct rop *op)
+{
+	struct coord_action acts[2 * QUORUM_MAX_REPLICAS];
+	const struct coord_action *a;
+	uint32_t n;
+
+	for (;;) {
+		a = coord_take_actions(&op->co, &n);
+		if (n == 0)
+			break;
+		memcpy(acts, a, n * sizeof(*a));
+		for (uint32_t i = 0; i < n; i++) {
+			if (acts[i].send == CS_STORE && op->co.t[acts[i].target].repair)
+				atomic_fetch_add_explicit(&op->r->read_repairs, 1, memory_order_relaxed);
+			if (op->co.t[acts[i].target].local)
+				act_local(op, &acts[i]);
+			else
+				act_remote(op, &acts[i]);
+		}
+	}
+	if (op->co.answered && op->req != NULL)
+		complete(op);
+	if (op->co.finished) {
+		RB_REMOVE(rop_tree, &op->r->ops, op);
+		rop_free(op);
+	}
+}
+
+static void
+on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	struct rop *op = arg;
+	uint64_t now = clock_mono_ms();
+
+	(void)fd;
+	(void)what;
+	if (now < op->co.deadline_ms) {
+		/* libevent measures from the time cached at the start of the
+		 * loop iteration, so a timer may fire a little early: wait out
+		 * the rest */
+		uint64_t left = op->co.deadline_ms - now;
+		struct timeval tv = {(time_t)(left / 1000), (suseconds_t)(left % 1000) * 1000};
+
+		event_add(&op->timer, &tv);
+		return;
+	}
+	coord_tick(&op->co, now);
+	run(op);
+}
+
+static int
+start_op(struct repl *r, struct repl_req *req, enum coord_kind kind, const void *key, size_t klen,
+         const void *val, size_t vlen, const struct vv *ctx, bool then_delete)
+{
+	const struct dkv_opts *o = req->opts;
+	struct coord_replica reps[RING_MAX_REPLICAS];
+	struct coord_request cr;
+	uint32_t n, ndcs, local_dc;
+	unsigned timeout;
+	struct timeval tv;
+	struct rop *op;
+	int err;
+
+	n = cluster_replicas(r->c, token_of_key(key, klen), reps, RING_MAX_REPLICAS, &ndcs,
+	                     &local_dc);
+	if (n == 0) {
+		atomic_fetch_add_explicit(&r->unavailable, 1, memory_order_relaxed);
+		return DKV_EUNAVAILABLE;
+	}
+	memset(&cr, 0, sizeof(cr));
+	cr.kind = kind;
+	cr.key = key;
+	cr.klen = klen;
+	cr.val = val;
+	cr.vlen = vlen;
+	cr.ctx = ctx;
+	cr.mode = r->db->replica.mode;
+	if (o != NULL && o->has_consistency) {
+		cr.level = (dkv_consistency_t)o->consistency;
+	} else {
+		cr.by_count = true;
+		cr.count = kind == COORD_GET ? r->db->s.r : r->db->s.w;
+	}
+	timeout = o != NULL && o->timeout_ms > 0 ? o->timeout_ms : r->db->s.timeout_ms;
+	cr.deadline_ms = clock_mono_ms() + timeout;
+	op = mem_calloc(1, sizeof(*op));
+	if (op == NULL)
+		return DKV_ENOMEM;
+	op->r = r;
+	op->id = ++r->next_id;
+	op->then_delete = then_delete;
+	if ((err = coord_init(&op->co, &cr, reps, n, ndcs, local_dc)) != DKV_OK) {
+		mem_free(op);
+		return err;
+	}
+	atomic_fetch_add_explicit(&r->inflight, 1, memory_order_relaxed);
+	if (op->co.answered) { /* unavailable: nothing was sent */
+		atomic_fetch_add_explicit(&r->unavailable, 1, memory_order_relaxed);
+		err = op->co.result;
+		rop_free(op);
+		return err;
+	}
+	atomic_fetch_add_explicit(&r->coordinated, 1, memory_order_relaxed);
+	op->req = req;
+	event_assign(&op->timer, loop_base(r->db->loop), -1, 0, on_deadline, op);
+	tv.tv_sec = timeout / 1000;
+	tv.tv_usec = (timeout % 1000) * 1000;
+	event_add(&op->timer, &tv);
+	RB_INSERT(rop_tree, &r->ops, op);
+	run(op);
+	return DKV_OK;
+}
+
+static void
+on_submit(struct mb_msg *m)
+{
+	struct repl_req *req = OF(m, struct repl_req, msg);
+	struct repl *r = req->repl_;
+	int err;
+
+	if (r->closing) {
+		req->done(req, DKV_ECLOSED, NULL);
+		return;
+	}
+	if (req->kind == COORD_DELETE && req->ctx == NULL)
+		err = start_op(r, req, COORD_GET, req->key, req->klen, NULL, 0, NULL, true);
+	else
+		err = start_op(r, req, req->kind, req->key, req->klen, req->val, req->vlen, req->ctx,
+		               false);
+	if (err != DKV_OK)
+		req->done(req, err, NULL);
+}
+
+void
+repl_submit(struct repl *r, struct repl_req *req)
+{
+	req->repl_ = r;
+	req->msg.fn = on_submit;
+	loop_post(r->db->loop, &req->msg);
+}
+
+/* --- serving peers ------------------------------------------------------ */
+
+static void
+serve_read(struct repl *r, const struct msg *m, const char *from)
+{
+	void *raw = NULL;
+	size_t len = 0;
+	int err;
+
+	err = read_local(r, m->op.key, m->op.klen, &raw, &len);
+	send_answer(r, from, WMSG_VALUE, m->op.id, err, err == DKV_OK ? raw : NULL,
+	            err == DKV_OK ? len : 0);
+	store_free_value(r->db->store, raw);
+}
+
+static void
+serve_write(struct repl *r, const struct msg *m, const char *from)
+{
+	uint8_t answer = m->type == WMSG_APPLY ? WMSG_APPLIED : WMSG_STORED;
+	struct rjob *j;
+	int err = DKV_OK;
+
+	if (m->type == WMSG_APPLY && m->op.dlen > r->db->s.max_value_bytes)
+		err = DKV_ETOOBIG;
+	if (err == DKV_OK && (j = job_new(r, m->type, m->op.key, m->op.klen, m->op.data,
+	                                  m->op.dlen)) == NULL)
+		err = DKV_ENOMEM;
+	if (err != DKV_OK) {
+		send_answer(r, from, answer, m->op.id, err, NULL, 0);
+		return;
+	}
+	j->for_peer = true;
+	j->op_id = m->op.id;
+	strlcpy(j->addr, from, sizeof(j->addr));
+	j->writer = m->from;
+	j->now_us = m->op.now_us;
+	j->flags = m->op.flags;
+	if ((m->op.flags & WOP_CONTEXT) != 0) {
+		if (vv_decode(&j->ctx, m->op.ctx, m->op.ctxlen) != DKV_OK) {
+			job_free(j);
+			send_answer(r, from, answer, m->op.id, DKV_EINVAL, NULL, 0);
+			return;
+		}
+		j->has_ctx = true;
+	}
+	if ((err = job_submit(r, j)) != DKV_OK)
+		send_answer(r, from, answer, m->op.id, err, NULL, 0);
+}
+
+void
+repl_on_msg(struct repl *r, const struct msg *m, const char *from)
+{
+	struct rop *op;
+	int i;
+
+	switch (m->type) {
+	case WMSG_READ:
+	case WMSG_APPLY:
+	case WMSG_STORE:
+		atomic_fetch_add_explicit(&r->served, 1, memory_order_relaxed);
+		if (r->db->store == NULL || m->op.klen > r->db->s.max_key_bytes) {
+			send_answer(r, from,
+			            m->type == WMSG_READ ? WMSG_VALUE
+			            : m->type == WMSG_APPLY ? WMSG_APPLIED : WMSG_STORED,
+			            m->op.id, r->db->store == NULL ? DKV_EUNAVAILABLE : DKV_ETOOBIG,
+			            NULL, 0);
+			return;
+		}
+		if (m->type == WMSG_READ)
+			serve_read(r, m, from);
+		else
+			serve_write(r, m, from);
+		return;
+	case WMSG_APPLIED:
+	case WMSG_STORED:
+	case WMSG_VALUE:
+		if ((op = find_op(r, m->op.id)) == NULL || (i = coord_target_of(&op->co, &m->from)) < 0)
+			return; /* over, or not asked of this sender */
+		if (m->type == WMSG_APPLIED)
+			coord_applied(&op->co, (uint32_t)i, m->op.status, m->op.data, m->op.dlen);
+		else if (m->type == WMSG_STORED)
+			coord_stored(&op->co, (uint32_t)i, m->op.status);
+		else
+			coord_value(&op->co, (uint32_t)i, m->op.status,
+			            m->op.status == DKV_OK ? m->op.data : NULL, m->op.dlen);
+		run(op);
+		return;
+	default:
+		return;
+	}
+}
+
+/* --- life --------------------------------------------------------------- */
+
+int
+repl_open(struct dkv *db, struct cluster *c, struct repl **out)
+{
+	struct repl *r = mem_calloc(1, sizeof(*r));
+
+	*out = NULL;
+	if (r == NULL)
+		return DKV_ENOMEM;
+	r->db = db;
+	r->c = c;
+	RB_INIT(&r->ops);
+	*out = r;
+	return DKV_OK;
+}
+
+void
+repl_shutdown(struct repl *r)
+{
+	struct rop *op, *next;
+
+	r->closing = true;
+	RB_FOREACH_SAFE(op, rop_tree, &r->ops, next) {
+		RB_REMOVE(rop_tree, &r->ops, op);
+		if (op->req != NULL)
+			op->req->done(op->req, DKV_ECLOSED, NULL);
+		rop_free(op);
+	}
+}
+
+void
+repl_free(struct repl *r)
+{
+	if (r == NULL)
+		return;
+	repl_shutdown(r);
+	mem_free(r);
+}
+
+void
+repl_stats(struct repl *r, void (*fn)(const char *name, double value, void *arg), void *arg)
+{
+	fn("coordinated", (double)atomic_load(&r->coordinated), arg);
+	fn("coordinating_now", (double)atomic_load(&r->inflight), arg);
+	fn("unavailable", (double)atomic_load(&r->unavailable), arg);
+	fn("timeouts", (double)atomic_load(&r->timeouts), arg);
+	fn("read_repairs", (double)atomic_load(&r->read_repairs), arg);
+	fn("replica_requests", (double)atomic_load(&r->served), arg);
+}

@@ -1,0 +1,38 @@
+/*
+ * In-process clusters for the tests: several dkv_t in one process, each
+ * listening on 127.0.0.1 with a port of its own, the first one the seed
+ * of the others; and waits on what they see (public API only).
+ */
+#ifndef DKV_TESTS_CLUSTERUTIL_H
+#define DKV_TESTS_CLUSTERUTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "testutil.h"
+
+#define MAX_PEERS 16
+
+struct cluster {
+	int n;
+	char *dirs[MAX_PEERS];
+	dkv_t *db[MAX_PEERS];
+	char seed[64];
+};
+
+uint64_t now_ms(void);
+void pause_ms(unsigned ms);
+/* Opens peer i (its own temporary data dir) with these extra settings
+ * (name, value pairs, NULL-terminated). The first peer started becomes
+ * the seed. */
+dkv_t *start_peer_with(struct cluster *c, int i, const char *cluster_name, ...) TU_SENTINEL;
+dkv_t *start_peer(struct cluster *c, int i, const char *cluster_name);
+void start_cluster(struct cluster *c, int n);
+void stop_cluster(struct cluster *c);
+/* Every peer of dbs lists `expect` peers, all UP with tokens, and they
+ * agree on the ring; why says what is missing. */
+bool converged(dkv_t **dbs, int n, size_t expect, char *why, size_t whylen);
+void wait_converged(dkv_t **dbs, int n, size_t expect, unsigned seconds);
+
+#endif
