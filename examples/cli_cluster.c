@@ -34,12 +34,14 @@ cli_is_storage(const dkv_peer_info_t *p)
 	return p->tokens > 0 || p->state == DKV_PEER_JOINING;
 }
 
-/* Until some storage peer is UP and the peer count held still for a
- * second (gossip needs a round or two), or 5 s passed. */
+/* Until every storage peer this client has heard of is UP and their
+ * number held still for half a second (gossip needs a round or two to
+ * bring them all, and each one's first heartbeat to mark it UP), or 5 s
+ * passed; then whether some storage peer is UP. */
 static bool
 wait_for_membership(dkv_t *db)
 {
-	size_t last = 0, up = 0;
+	size_t last = 0, up = 0, storage = 0;
 	int stable = 0;
 
 	for (int t = 0; t < 50; t++) {
@@ -49,13 +51,15 @@ wait_for_membership(dkv_t *db)
 		pause_ms(100);
 		if (dkv_peers(db, &l, &n) != DKV_OK)
 			return false;
-		up = 0;
-		for (size_t i = 1; i < n; i++)
+		up = storage = 0;
+		for (size_t i = 1; i < n; i++) {
+			storage += l[i].tokens > 0;
 			up += l[i].state == DKV_PEER_UP && l[i].tokens > 0;
+		}
 		dkv_peers_free(l, n);
-		stable = n == last ? stable + 1 : 0;
-		last = n;
-		if (up > 0 && stable >= 10)
+		stable = storage == last ? stable + 1 : 0;
+		last = storage;
+		if (up > 0 && up == storage && stable >= 5)
 			return true;
 	}
 	return up > 0;

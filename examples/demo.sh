@@ -9,8 +9,11 @@
 #
 # Part 2, a cluster: start three `dkv serve` peers on free loopback ports
 # (the first is the seed of the other two), wait until all three are up,
-# look at the cluster and its ring through a client (dkv --seeds), then
-# stop the peers with SIGTERM and show that they stopped cleanly.
+# look at the cluster and its ring through a client (dkv --seeds); write
+# and read keys through different peers at different consistency levels,
+# make two siblings with two blind writers and resolve them, delete a
+# key; then stop the peers with SIGTERM and show that they stopped
+# cleanly.
 #
 # Usage: examples/demo.sh [PATH-TO-dkv]    (default ./dkv; `make demo` runs it)
 # Exits non-zero, saying which step failed, if anything goes wrong; every
@@ -248,6 +251,55 @@ echo ' | head -8'
 head -n 8 "$WORK/ring"
 grep -q '^Ring (384 token ranges):$' "$WORK/ring" ||
 	fail "expected a ring of 384 token ranges (3 peers x 128), got: $(head -n 1 "$WORK/ring")"
+
+# through I ARGS...: run dkv ARGS as a client peer that joins through
+# peer I; the output goes to $WORK/out (and is shown).
+through() {
+	local i=$1
+	shift
+	echo_command --seeds "127.0.0.1:${PORTS[i]}" "$@"
+	"$DKV" --seeds "127.0.0.1:${PORTS[i]}" "$@" >"$WORK/out" 2>"$WORK/err" || return $?
+	cat "$WORK/out"
+	[ -z "$(tail -c 1 "$WORK/out")" ] || echo
+}
+
+# expect_through I VALUE ARGS...: through I ARGS..., which must print VALUE.
+expect_through() {
+	local i=$1 want=$2
+	shift 2
+	through "$i" "$@" || fail "dkv --seeds ... $* exited with status $? ($(cat "$WORK/err"))"
+	printf '%s' "$want" | cmp -s - "$WORK/out" ||
+		fail "dkv --seeds ... $*: expected '$want', got '$(cat "$WORK/out")'"
+}
+
+step "Write through peer 1, read through peers 2 and 3 (every key has 3 replicas, n = 3)"
+echo "(each command is a client peer: it joins, coordinates the operation across"
+echo " the key's replicas at the level asked, and leaves)"
+expect_through 1 "" put city Paris
+expect_through 2 "Paris" get city
+expect_through 3 "Paris" get --consistency all city
+expect_through 3 "" put --consistency one city Lyon
+expect_through 1 "Lyon" get --consistency quorum city
+
+step "Two writers that do not read first (put --blind) through different peers: two siblings"
+expect_through 1 "" put --blind color red
+expect_through 2 "" put --blind color blue
+expect_through 3 "2 siblings
+[1] red
+[2] blue
+" get color
+echo "(a plain put reads first and supersedes what it read: the siblings resolve into one value)"
+expect_through 1 "" put color purple
+expect_through 2 "purple" get --consistency all color
+
+step "Delete through peer 2: gone through every peer (exit status 1: not found)"
+expect_through 2 "" del city
+for i in 1 3; do
+	status=0
+	through "$i" get --consistency all city || status=$?
+	cat "$WORK/err"
+	[ "$status" -eq 1 ] || fail "get of a deleted key through peer $i exited with $status, expected 1"
+done
 
 step "What peer 1 logged: peers 2 and 3 coming UP, and its ring growing to 3 peers"
 ids=$(sed -n 's/^dkv: serving peer \([^ ]*\) .*/\1/p' "$WORK/peer2.log" "$WORK/peer3.log" | tr '\n' ' ')

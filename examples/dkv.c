@@ -40,6 +40,7 @@ struct request {
 	const char *value;      /* put: the VALUE argument; NULL or "-" = stdin */
 	dkv_context_t *context; /* put/del --context HEX */
 	bool print_context;     /* get --context */
+	bool blind;             /* put --blind: no read first */
 	dkv_opts_t *opts;       /* --consistency; NULL = configured default */
 };
 
@@ -63,9 +64,11 @@ usage(FILE *out)
 	    "usage: dkv [-d DIR] [-c FILE] [--set NAME=VALUE ...] COMMAND [ARGS]\n"
 	    "\n"
 	    "Commands:\n"
-	    "  put [--context HEX] [--consistency LEVEL] KEY [VALUE]\n"
+	    "  put [--context HEX | --blind] [--consistency LEVEL] KEY [VALUE]\n"
 	    "        store VALUE under KEY; without VALUE, or with \"-\", read it from stdin\n"
-	    "        (any bytes). --context HEX supersedes the versions that get saw.\n"
+	    "        (any bytes). It replaces what a read at the same level finds first;\n"
+	    "        --context HEX supersedes exactly the versions that get saw instead,\n"
+	    "        and --blind writes without reading (beside what other writers put).\n"
 	    "  get [--context] [--consistency LEVEL] KEY\n"
 	    "        write the value of KEY to stdout as is (a newline is added only on a\n"
 	    "        terminal); conflicting values are listed as \"N siblings\" and \"[i] VALUE\"\n"
@@ -340,11 +343,12 @@ request_free(struct request *req)
 static int
 parse_request(enum command cmd, int argc, char **argv, struct request *req)
 {
-	enum { OPT_CONTEXT = 256, OPT_CONSISTENCY };
+	enum { OPT_CONTEXT = 256, OPT_CONSISTENCY, OPT_BLIND };
 	/* get --context is a flag; put and del take the HEX of a context */
 	const struct option options[] = {
 	    {"context", cmd == CMD_GET ? no_argument : required_argument, NULL, OPT_CONTEXT},
 	    {"consistency", required_argument, NULL, OPT_CONSISTENCY},
+	    {"blind", no_argument, NULL, OPT_BLIND},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -381,6 +385,13 @@ parse_request(enum command cmd, int argc, char **argv, struct request *req)
 			}
 			dkv_opts_set_consistency(req->opts, consistency_names[i].level);
 			break;
+		case OPT_BLIND:
+			if (cmd != CMD_PUT) {
+				code = usage_error("%s: unknown option '--blind'", command_names[cmd]);
+				goto fail;
+			}
+			req->blind = true;
+			break;
 		case 'h':
 			usage(stdout);
 			code = -1;
@@ -407,6 +418,10 @@ parse_request(enum command cmd, int argc, char **argv, struct request *req)
 	}
 	if (positional == 2)
 		req->value = argv[optind + 1];
+	if (req->blind && req->context != NULL) {
+		code = usage_error("put: --blind and --context exclude each other");
+		goto fail;
+	}
 	return CLI_EXIT_OK;
 
 fail:
@@ -439,7 +454,23 @@ do_put(dkv_t *db, const struct request *req)
 	} else {
 		vlen = strlen(value);
 	}
-	err = dkv_put(db, req->key, req->klen, value, vlen, req->context, req->opts);
+	if (req->context == NULL && !req->blind) {
+		/* Replace what is there: every run of the CLI through --seeds is
+		 * a new writer, and a blind put from a new writer would sit
+		 * beside the old value as a sibling. */
+		dkv_result_t *seen = NULL;
+
+		err = dkv_get(db, req->key, req->klen, &seen, req->opts);
+		if (err != DKV_OK && err != DKV_ENOTFOUND) {
+			free(stdin_value);
+			return op_failed("put: read", req, err);
+		}
+		err = dkv_put(db, req->key, req->klen, value, vlen,
+		              seen != NULL ? dkv_result_context(seen) : NULL, req->opts);
+		dkv_result_free(seen);
+	} else {
+		err = dkv_put(db, req->key, req->klen, value, vlen, req->context, req->opts);
+	}
 	free(stdin_value);
 	return err == DKV_OK ? CLI_EXIT_OK : op_failed("put", req, err);
 }
