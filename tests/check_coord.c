@@ -24,7 +24,7 @@ replicas(uint32_t n, int local, const char *down)
 {
 	memset(reps, 0, sizeof(reps));
 	for (uint32_t i = 0; i < n; i++) {
-		char id[8];
+		char id[16];
 
 		snprintf(id, sizeof(id), "r%u", i);
 		actor_set(&reps[i].id, id, strlen(id));
