@@ -143,10 +143,10 @@ job_free(struct rjob *j)
 	mem_free(j);
 }
 
+/* The storage work itself, on whichever thread runs it. */
 static void
-job_run(struct work *w)
+job_exec(struct rjob *j)
 {
-	struct rjob *j = OF(w, struct rjob, work);
 	struct dkv *db = j->r->db;
 	struct token t = token_of_key(j->data, j->klen);
 	pthread_mutex_t *lock = keylock_for(&db->locks, t);
@@ -169,7 +169,24 @@ job_run(struct work *w)
 		j->status = replica_store(&db->replica, j->data, j->klen, t, j->data + j->klen, j->dlen);
 	}
 	pthread_mutex_unlock(lock);
-	loop_post(db->loop, &j->done);
+}
+
+static void
+job_run(struct work *w)
+{
+	struct rjob *j = OF(w, struct rjob, work);
+
+	job_exec(j);
+	loop_post(j->r->db->loop, &j->done);
+}
+
+/* Writes without fsync are short (LevelDB appends to its log and its
+ * memtable), so they run inline on the loop and save two thread hops;
+ * with sync_writes the fsync goes to a worker. */
+static bool
+write_inline(const struct repl *r)
+{
+	return !r->db->s.sync_writes;
 }
 
 static void
@@ -273,6 +290,14 @@ act_local(struct rop *op, const struct coord_action *a)
 	}
 	if (j == NULL) {
 		err = DKV_ENOMEM;
+	} else if (write_inline(r)) {
+		job_exec(j);
+		if (a->send == CS_APPLY)
+			coord_applied(co, a->target, j->status, j->obj, j->obj_len);
+		else
+			coord_stored(co, a->target, j->status);
+		job_free(j);
+		return;
 	} else {
 		j->op_id = op->id;
 		j->target = a->target;
@@ -595,6 +620,12 @@ serve_write(struct repl *r, const struct msg *m, const char *from)
 			return;
 		}
 		j->has_ctx = true;
+	}
+	if (write_inline(r)) {
+		job_exec(j);
+		send_answer(r, from, answer, m->op.id, j->status, j->obj, j->obj_len);
+		job_free(j);
+		return;
 	}
 	if ((err = job_submit(r, j)) != DKV_OK)
 		send_answer(r, from, answer, m->op.id, err, NULL, 0);

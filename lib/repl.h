@@ -7,11 +7,13 @@
  *    the key's replica list from the ring, starts a coordinator and sends
  *    what it asks for;
  *  - a replica's work for this peer's own operations or for a peer's
- *    request: reads run inline on the loop (LevelDB reads are short and
- *    never fsync), writes (APPLY, STORE) run on the worker pool under the
- *    key's stripe lock, so an fsync never stalls the loop; the result is
- *    posted back to the loop, which feeds the coordinator or answers the
- *    peer;
+ *    request runs under the key's stripe lock: reads inline on the loop
+ *    (LevelDB reads are short and never fsync), and so are writes (APPLY,
+ *    STORE) while sync_writes is 0 (LevelDB then appends to its log and
+ *    memtable, and two thread hops would cost more than the write); with
+ *    sync_writes=1 writes run on the worker pool, so an fsync never
+ *    stalls the loop, and the result is posted back to the loop, which
+ *    feeds the coordinator or answers the peer;
  *  - each operation has a libevent timer at its deadline;
  *  - the caller's completion runs on the loop thread (the sync API wakes
  *    the waiting thread from there; the async API calls back).

@@ -83,14 +83,22 @@ wait_reads(dkv_t *db, const char *key, const char *val, dkv_consistency_t c, uns
 	}
 }
 
+/* n peers with n = 3 replicas per key; sync_writes "1" puts the replica
+ * writes on the worker threads (with "0" they run on the I/O thread). */
 static void
-start_replicated(struct cluster *c, int n)
+start_replicated_sync(struct cluster *c, int n, const char *sync_writes)
 {
 	memset(c, 0, sizeof(*c));
 	c->n = n;
 	for (int i = 0; i < n; i++)
-		start_peer_with(c, i, "repl", "n", "3", NULL);
+		start_peer_with(c, i, "repl", "n", "3", "sync_writes", sync_writes, NULL);
 	wait_converged(c->db, n, (size_t)n, 30);
+}
+
+static void
+start_replicated(struct cluster *c, int n)
+{
+	start_replicated_sync(c, n, "0");
 }
 
 static dkv_t *
@@ -389,7 +397,8 @@ START_TEST(test_async_operations_are_replicated)
 	struct async_count ac = {.errors = 0};
 	const unsigned n = 200;
 
-	start_replicated(&c, 3);
+	/* replica writes on the worker threads, each fsynced */
+	start_replicated_sync(&c, 3, "1");
 	tu_counter_init(&ac.done);
 	for (unsigned k = 0; k < n; k++) {
 		char key[16];
