@@ -450,6 +450,94 @@ START_TEST(test_close_fails_waiting_operations)
 }
 END_TEST
 
+START_TEST(test_lww_keeps_the_newest_write_everywhere)
+{
+	struct cluster c;
+
+	memset(&c, 0, sizeof(c));
+	c.n = 3;
+	for (int i = 0; i < 3; i++)
+		start_peer_with(&c, i, "repl", "n", "3", "conflicts", "lww", NULL);
+	wait_converged(c.db, 3, 3, 30);
+	/* blind writes through three coordinators: no siblings, the last wins */
+	ck_assert_int_eq(put_at(c.db[0], "l", "first", DKV_ALL, NULL), DKV_OK);
+	pause_ms(5);
+	ck_assert_int_eq(put_at(c.db[1], "l", "second", DKV_ALL, NULL), DKV_OK);
+	pause_ms(5);
+	ck_assert_int_eq(put_at(c.db[2], "l", "third", DKV_QUORUM, NULL), DKV_OK);
+	for (int i = 0; i < 3; i++)
+		wait_reads(c.db[i], "l", "third", DKV_ONE, 10, "a replica at ONE");
+	expect_reads(c.db[0], "l", "third", DKV_ALL, "an ALL read");
+	stop_cluster(&c);
+}
+END_TEST
+
+START_TEST(test_a_delayed_link_slows_but_does_not_fail)
+{
+	struct cluster c;
+	dkv_opts_t *o = level(DKV_ALL);
+	uint64_t t0, took;
+
+	start_replicated(&c, 3);
+	/* everything peer 0 sends peer 2 waits 300 ms */
+	{
+		char *id = tu_self_id(c.db[2]);
+
+		ck_assert_int_eq(dkv_debug_fault(c.db[0], id, 0, 300), DKV_OK);
+		free(id);
+	}
+	t0 = now_ms();
+	ck_assert_int_eq(dkv_put(c.db[0], "slow", 4, "v", 1, NULL, o), DKV_OK);
+	took = now_ms() - t0;
+	ck_assert_msg(took >= 290, "an ALL put over a 300 ms link took %llu ms", (unsigned long long)took);
+	/* QUORUM does not wait for the slow replica */
+	dkv_opts_set_consistency(o, DKV_QUORUM);
+	t0 = now_ms();
+	ck_assert_int_eq(dkv_put(c.db[0], "fast", 4, "v", 1, NULL, o), DKV_OK);
+	took = now_ms() - t0;
+	ck_assert_msg(took < 290, "a QUORUM put waited for the slow replica (%llu ms)",
+	              (unsigned long long)took);
+	fault(&c, 0, 2, 0); /* heal */
+	wait_reads(c.db[2], "fast", "v", DKV_ONE, 10, "the slow replica");
+	dkv_opts_free(o);
+	stop_cluster(&c);
+}
+END_TEST
+
+/* Two datacenters: dc1 holds 2 replicas of every key, dc2 holds 1. */
+START_TEST(test_levels_count_replicas_per_datacenter)
+{
+	struct cluster c;
+	const char *dcs[4] = {"dc1", "dc1", "dc2", "dc2"};
+	char *id;
+
+	memset(&c, 0, sizeof(c));
+	c.n = 4;
+	for (int i = 0; i < 4; i++)
+		start_peer_with(&c, i, "repl", "dc", dcs[i], "replication", "dc1:2,dc2:1", NULL);
+	wait_converged(c.db, 4, 4, 30);
+	ck_assert_int_eq(put_at(c.db[0], "m", "v1", DKV_EACH_QUORUM, NULL), DKV_OK);
+	expect_reads(c.db[3], "m", "v1", DKV_LOCAL_QUORUM, "dc2 at LOCAL_QUORUM");
+	expect_reads(c.db[1], "m", "v1", DKV_LOCAL_QUORUM, "dc1 at LOCAL_QUORUM");
+	/* dc2 cut off from peer 0: its own dc still meets LOCAL_QUORUM, while
+	 * EACH_QUORUM needs dc2 and fails before sending anything */
+	for (int i = 2; i < 4; i++) {
+		fault(&c, 0, i, DKV_FAULT_DROP);
+		fault(&c, i, 0, DKV_FAULT_DROP);
+	}
+	for (int i = 2; i < 4; i++) {
+		id = tu_self_id(c.db[i]);
+		wait_state(c.db[0], id, DKV_PEER_DOWN, 20);
+		free(id);
+	}
+	ck_assert_int_eq(put_at(c.db[0], "m", "v2", DKV_LOCAL_QUORUM, NULL), DKV_OK);
+	ck_assert_int_eq(put_at(c.db[0], "m", "v3", DKV_EACH_QUORUM, NULL), DKV_EUNAVAILABLE);
+	ck_assert_int_eq(put_at(c.db[0], "m", "v3", DKV_LOCAL_ONE, NULL), DKV_OK);
+	expect_reads(c.db[1], "m", "v3", DKV_LOCAL_QUORUM, "dc1 after the cut");
+	stop_cluster(&c);
+}
+END_TEST
+
 START_TEST(test_debug_fault_checks_its_arguments)
 {
 	struct cluster c;
@@ -476,6 +564,9 @@ main(void)
 	tcase_add_test(tc, test_deletes_are_replicated_tombstones);
 	tcase_add_test(tc, test_async_operations_are_replicated);
 	tcase_add_test(tc, test_close_fails_waiting_operations);
+	tcase_add_test(tc, test_lww_keeps_the_newest_write_everywhere);
+	tcase_add_test(tc, test_a_delayed_link_slows_but_does_not_fail);
+	tcase_add_test(tc, test_levels_count_replicas_per_datacenter);
 	tcase_add_test(tc, test_debug_fault_checks_its_arguments);
 	tcase_set_timeout(tc, 300);
 	suite_add_tcase(s, tc);
