@@ -36,6 +36,7 @@
 #include <libdkv/dkv.h>
 
 #include "bench.h"
+#include "bench_cluster.h"
 #include "cli_table.h"
 #include "zipf.h"
 
@@ -53,17 +54,6 @@
 #define BASELINE_BLOOM_BITS_PER_KEY 10
 #define BASELINE_WRITE_BUFFER_BYTES (4u << 20)
 #define BASELINE_MAX_OPEN_FILES 1000
-
-/* Log-linear latency histogram over nanoseconds: values below 2*SUB are
- * exact, above that each power of two is cut into SUB buckets. */
-#define HIST_SUB_BITS 6
-#define HIST_SUB (1u << HIST_SUB_BITS)
-#define HIST_BUCKETS ((64 - HIST_SUB_BITS + 1) * HIST_SUB)
-
-struct histogram {
-	uint64_t count;
-	uint64_t bucket[HIST_BUCKETS];
-};
 
 enum engine { ENGINE_LEVELDB, ENGINE_DKV_SYNC, ENGINE_DKV_ASYNC, ENGINE_COUNT };
 enum dist { DIST_UNIFORM, DIST_ZIPF, DIST_COUNT };
@@ -165,7 +155,7 @@ now_ns(void)
  * Latency histogram
  */
 
-static void
+void
 hist_add(struct histogram *h, uint64_t ns)
 {
 	size_t idx;
@@ -181,9 +171,7 @@ hist_add(struct histogram *h, uint64_t ns)
 	h->count++;
 }
 
-/* The latency at quantile q (0..1) in microseconds: the middle of the
- * bucket holding that rank. */
-static double
+double
 hist_quantile_us(const struct histogram *h, double q)
 {
 	uint64_t rank = (uint64_t)(q * (double)h->count + 0.999999), seen = 0;
@@ -959,6 +947,8 @@ bench_usage(FILE *out)
 	      "                      or /tmp, removed afterwards); each run's store is removed\n"
 	      "  --sync-writes 0|1   fsync each write, in both LevelDB and dkv (default 0)\n"
 	      "  --quiet             no progress on stderr\n"
+	      "  --cluster           measure replication across 3 peers on loopback instead\n"
+	      "                      (its own options: dkv bench --cluster --help)\n"
 	      "  -h, --help          show this help\n"
 	      "\n"
 	      "The global -c and --set settings apply to the dkv stores only; data_dir and\n"
@@ -1133,6 +1123,9 @@ bench_main(int argc, char **argv, const struct cli_settings *settings)
 	dkv_config_t *cfg;
 	int code;
 
+	for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+		if (strcmp(argv[i], "--cluster") == 0)
+			return bench_cluster_main(argc, argv, settings);
 	memset(&o, 0, sizeof(o));
 	memset(&zipf, 0, sizeof(zipf));
 	memset(reps, 0, sizeof(reps));

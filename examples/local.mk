@@ -11,6 +11,7 @@ dkv_SOURCES = \
 	examples/cli_table.c examples/cli_table.h \
 	examples/cli_cluster.c examples/cli_cluster.h \
 	examples/bench.c examples/bench.h \
+	examples/bench_cluster.c examples/bench_cluster.h \
 	examples/zipf.c examples/zipf.h
 dkv_CPPFLAGS = -I$(top_srcdir)/include
 dkv_LDADD = libdkv.la $(LEVELDB_LIBS) -lm
@@ -26,4 +27,9 @@ EXTRA_DIST += examples/demo.sh
 demo: dkv$(EXEEXT)
 	$(SHELL) $(srcdir)/examples/demo.sh ./dkv$(EXEEXT)
 
-.PHONY: demo
+# Replication at ONE, QUORUM and ALL on 3 local peers, beside a loopback
+# round trip and Redis when installed (BENCH_ARGS="--seconds 10" etc.).
+cluster-bench: dkv$(EXEEXT)
+	./dkv$(EXEEXT) bench --cluster $(BENCH_ARGS)
+
+.PHONY: demo cluster-bench

@@ -53,6 +53,7 @@ struct repl {
 	struct rop_tree ops;
 	uint64_t next_id;
 	bool closing;
+	unsigned peer_jobs; /* peers' writes queued on the workers */
 	_Atomic uint64_t coordinated, unavailable, timeouts, read_repairs, served, inflight;
 };
 
@@ -213,6 +214,7 @@ job_done(struct mb_msg *m)
 	struct rop *op;
 
 	if (j->for_peer) {
+		r->peer_jobs--;
 		send_answer(r, j->addr, j->type == WMSG_APPLY ? WMSG_APPLIED : WMSG_STORED, j->op_id,
 		            j->status, j->obj, j->obj_len);
 	} else if ((op = find_op(r, j->op_id)) != NULL) {
@@ -600,6 +602,8 @@ serve_write(struct repl *r, const struct msg *m, const char *from)
 
 	if (m->type == WMSG_APPLY && m->op.dlen > r->db->s.max_value_bytes)
 		err = DKV_ETOOBIG;
+	else if (!write_inline(r) && r->peer_jobs >= r->db->s.max_pending)
+		err = DKV_EBUSY; /* the workers are max_pending writes behind */
 	if (err == DKV_OK && (j = job_new(r, m->type, m->op.key, m->op.klen, m->op.data,
 	                                  m->op.dlen)) == NULL)
 		err = DKV_ENOMEM;
@@ -629,6 +633,8 @@ serve_write(struct repl *r, const struct msg *m, const char *from)
 	}
 	if ((err = job_submit(r, j)) != DKV_OK)
 		send_answer(r, from, answer, m->op.id, err, NULL, 0);
+	else
+		r->peer_jobs++;
 }
 
 void
