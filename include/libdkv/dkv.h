@@ -158,6 +158,13 @@ void dkv_opts_set_timeout_ms(dkv_opts_t *o, unsigned ms);
  * An empty or NULL key is DKV_EINVAL; a key over max_key_bytes or a value
  * over max_value_bytes is DKV_ETOOBIG. A NULL value is allowed only with
  * vlen 0.
+ *
+ * In a cluster each operation is coordinated by this peer across the
+ * key's replicas at the level of o (else the configured r or w):
+ * DKV_EUNAVAILABLE when the replicas that are up cannot meet it (nothing
+ * was sent), DKV_ETIMEDOUT when too few answered within the time limit (a
+ * write may have reached some), DKV_ECLOSED when the handle closed while
+ * it waited. See libdkv(7), REPLICATION.
  */
 
 /* Stores val under key. Without ctx (NULL) the value becomes a sibling of
@@ -175,8 +182,9 @@ int dkv_get(dkv_t *db, const void *key, size_t klen, dkv_result_t **res,
             const dkv_opts_t *o) DKV_WARN_UNUSED;
 
 /* Deletes key by writing a tombstone. With ctx it removes exactly what that
- * get saw; without it, every version this peer holds now. Deleting a missing
- * key is DKV_OK. */
+ * get saw; without it, every version this peer holds now (in a cluster:
+ * every version a read at the same level finds). Deleting a missing key
+ * is DKV_OK. */
 int dkv_delete(dkv_t *db, const void *key, size_t klen,
                const dkv_context_t *ctx, const dkv_opts_t *o);
 
@@ -277,9 +285,12 @@ int dkv_remove_peer(dkv_t *db, const char *id);
  * frame this peer sends to or receives from it (a partition: the failure
  * detector sees it DOWN); DKV_FAULT_DROP_DATA drops only replication
  * messages (it stays UP but never answers); delay_ms > 0 holds back what
- * this peer sends it that long. flags 0 and delay_ms 0 heal. Acts on this
- * peer's side only: call it on both sides for a symmetric partition.
- * DKV_ENOTFOUND for an unknown peer, DKV_EINVAL outside a cluster. */
+ * this peer sends it that long. flags 0 and delay_ms 0 heal. A drop on
+ * one side already cuts the link both ways (this peer neither sends to
+ * it nor reads what it sends); a delay slows this side's frames only.
+ * DKV_ENOTFOUND for an unknown peer or this peer's own id, DKV_EINVAL
+ * outside a cluster or for unknown flags, DKV_ENOMEM past 64 faulty
+ * links, DKV_ECLOSED after dkv_close began. */
 #define DKV_FAULT_DROP 0x1u
 #define DKV_FAULT_DROP_DATA 0x2u
 int dkv_debug_fault(dkv_t *db, const char *id, unsigned flags, unsigned delay_ms);

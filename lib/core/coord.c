@@ -139,9 +139,14 @@ coord_init(struct coord *c, const struct coord_request *req, const struct coord_
 				act(c, CS_READ, i);
 		return DKV_OK;
 	}
+	/* this peer, else the first live replica in this peer's datacenter
+	 * (LOCAL_* levels must not wait on another one), else any */
 	c->applier = n;
 	for (uint32_t i = 0; i < n && c->applier == n; i++)
 		if (c->t[i].local)
+			c->applier = i;
+	for (uint32_t i = 0; i < n && c->applier == n; i++)
+		if (c->t[i].up && c->dc_of[i] == local_dc)
 			c->applier = i;
 	for (uint32_t i = 0; i < n && c->applier == n; i++)
 		if (c->t[i].up)

@@ -13,7 +13,8 @@
  *   1. quorum_possible over the replicas that are up, else the answer is
  *      DKV_EUNAVAILABLE and nothing is sent;
  *   2. APPLY to one replica, the applier: this peer when it is a replica,
- *      else the first live one. The applier runs the causal rules against
+ *      else the first live one in this peer's datacenter, else the first
+ *      live one. The applier runs the causal rules against
  *      what it holds (object.h), so it alone creates the new version and
  *      a put without context never needs a remote read;
  *   3. when the applier answers with the object it now holds, STORE that

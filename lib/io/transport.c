@@ -296,11 +296,15 @@ dispatch(struct conn *c, const struct msg *m)
 			conn_drop(c, false);
 			return false;
 		}
-		if (!c->outgoing && !fault_drops(t->nfaults ? fault_for(t, c->addr) : NULL, (uint8_t)m->type)) {
-			t->stats.frames_in++;
-			t->stats.bytes_in += c->last_frame_len;
-			t->cfg.on_msg(t->cfg.arg, m, c->addr);
+		if (c->outgoing)
+			return true;
+		if (fault_drops(t->nfaults ? fault_for(t, c->addr) : NULL, (uint8_t)m->type)) {
+			t->stats.frames_dropped++;
+			return true;
 		}
+		t->stats.frames_in++;
+		t->stats.bytes_in += c->last_frame_len;
+		t->cfg.on_msg(t->cfg.arg, m, c->addr);
 		return true;
 	default:
 		return true;
