@@ -148,6 +148,20 @@ START_TEST(test_without_a_local_replica_the_first_live_one_applies)
 }
 END_TEST
 
+START_TEST(test_a_client_applies_in_its_own_datacenter)
+{
+	struct coord_request r;
+	struct coord c;
+
+	replicas(3, -1, NULL);
+	reps[0].dc = 1; /* the first replica is in another datacenter */
+	request(&r, COORD_PUT, DKV_LOCAL_ONE);
+	ck_assert_int_eq(coord_init(&c, &r, reps, 3, 2, 0), DKV_OK);
+	ck_assert_str_eq(sends(&c), "A1");
+	coord_free(&c);
+}
+END_TEST
+
 START_TEST(test_nothing_is_sent_when_the_level_cannot_be_met)
 {
 	struct coord_request r;
@@ -368,6 +382,7 @@ main(void)
 
 	tcase_add_test(tc, test_a_write_applies_on_this_peer_then_stores_to_the_others);
 	tcase_add_test(tc, test_without_a_local_replica_the_first_live_one_applies);
+	tcase_add_test(tc, test_a_client_applies_in_its_own_datacenter);
 	tcase_add_test(tc, test_nothing_is_sent_when_the_level_cannot_be_met);
 	tcase_add_test(tc, test_the_deadline_times_out_an_unanswered_caller);
 	tcase_add_test(tc, test_failed_stores_end_the_write_when_the_level_is_lost);
