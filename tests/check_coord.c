@@ -368,7 +368,12 @@ START_TEST(test_bad_answers_are_ignored)
 	ck_assert_int_eq(coord_target_of(&c, &reps[2].id), 2);
 	coord_free(&c);
 	ck_assert_int_eq(coord_init(&c, &r, reps, 0, 1, 0), DKV_EINVAL);
-	coord_free(&c);
+	/* a bad datacenter index or level frees what init took (valgrind) */
+	reps[1].dc = 5;
+	ck_assert_int_eq(coord_init(&c, &r, reps, 3, 1, 0), DKV_EINVAL);
+	reps[1].dc = 0;
+	r.level = (dkv_consistency_t)99;
+	ck_assert_int_eq(coord_init(&c, &r, reps, 3, 1, 0), DKV_EINVAL);
 }
 END_TEST
 

@@ -90,3 +90,15 @@ tests_check_replication_SOURCES = tests/check_replication.c tests/clusterutil.c 
 	tests/testutil.c tests/testutil.h
 tests_check_replication_CFLAGS = $(TEST_CFLAGS)
 tests_check_replication_LDADD = libdkv.la $(CHECK_LIBS)
+
+# Replication in the simulator: lib/core's coordinators and replicas over a
+# seeded faulty network, checked against a history of every version.
+if HAVE_CHECK
+check_PROGRAMS += tests/check_sim_replication
+TESTS += tests/check_sim_replication
+VALGRIND_TESTS += tests/check_sim_replication
+tests_check_sim_replication_SOURCES = tests/check_sim_replication.c tests/sim/repl_sim.c \
+	tests/sim/repl_sim.h
+tests_check_sim_replication_CFLAGS = $(TEST_CFLAGS) -I$(top_srcdir)/tests
+tests_check_sim_replication_LDADD = $(TEST_INTERNAL_LIBS)
+endif

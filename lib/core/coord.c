@@ -117,8 +117,10 @@ coord_init(struct coord *c, const struct coord_request *req, const struct coord_
 		c->has_ctx = true;
 	}
 	for (uint32_t i = 0; i < n; i++) {
-		if (reps[i].dc >= ndcs)
+		if (reps[i].dc >= ndcs) {
+			coord_free(c);
 			return DKV_EINVAL;
+		}
 		c->t[i].id = reps[i].id;
 		strlcpy(c->t[i].addr, reps[i].addr ? reps[i].addr : "", sizeof(c->t[i].addr));
 		c->t[i].up = reps[i].up || reps[i].local;
@@ -126,8 +128,10 @@ coord_init(struct coord *c, const struct coord_request *req, const struct coord_
 		c->dc_of[i] = reps[i].dc;
 	}
 	set_quorum(c, req, ndcs, local_dc, &err);
-	if (err == DKV_EINVAL)
+	if (err == DKV_EINVAL) {
+		coord_free(c);
 		return err;
+	}
 	if (err != DKV_OK || !quorum_possible(&c->q, c->dc_of, mark(c, is_up), n)) {
 		answer(c, DKV_EUNAVAILABLE);
 		c->finished = true;

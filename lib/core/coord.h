@@ -134,7 +134,8 @@ struct coord {
 
 /* Sets up c and decides the first sends (or the answer: DKV_EUNAVAILABLE
  * when the replicas up cannot meet the level). DKV_ENOMEM, or DKV_EINVAL
- * for no replicas or bad indices. */
+ * for no replicas, bad indices or an unknown level; on failure c holds
+ * nothing (coord_free is harmless). */
 int coord_init(struct coord *c, const struct coord_request *req, const struct coord_replica *reps,
                uint32_t n, uint32_t ndcs, uint32_t local_dc);
 void coord_free(struct coord *c);
