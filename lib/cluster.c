@@ -52,6 +52,10 @@ struct cluster {
 	 * go out after it is released: the application's logger may call
 	 * dkv_peers and friends, which take the lock. */
 	unsigned nlogs, logs_dropped;
+	/* Peers judged DOWN while `lock` was held: replication hears of them
+	 * after it is released (its callbacks may reach the application). */
+	unsigned ndown;
+	struct actor went_down[32];
 	struct {
 		int level;
 		char text[240];
@@ -79,6 +83,16 @@ deferred_log(struct cluster *c, int level, const char *fmt, ...)
 	vsnprintf(c->logs[c->nlogs].text, sizeof(c->logs[0].text), fmt, ap);
 	va_end(ap);
 	c->logs[c->nlogs++].level = level;
+}
+
+/* After unlocking, on the loop thread: what waits on a peer just judged
+ * DOWN stops waiting. */
+static void
+flush_down(struct cluster *c)
+{
+	for (unsigned i = 0; i < c->ndown; i++)
+		repl_peer_down(c->repl, &c->went_down[i]);
+	c->ndown = 0;
 }
 
 /* After unlocking, on the loop thread. */
@@ -213,6 +227,9 @@ rebuild(struct cluster *c)
 			deferred_log(c, m->st.role == PEER_CLIENT ? DKV_LOG_DEBUG : DKV_LOG_INFO,
 			        "%s %.*s at %s is %s", m->st.role == PEER_CLIENT ? "client" : "peer",
 			        m->st.id.len, m->st.id.id, m->st.addr, m->up ? "UP" : "DOWN");
+		if (i > 0 && !m->up && m->reported_up && m->st.role == PEER_STORAGE &&
+		    c->ndown < sizeof(c->went_down) / sizeof(c->went_down[0]))
+			c->went_down[c->ndown++] = m->st.id;
 		m->reported_up = m->up;
 		if (m->st.ntokens == 0 ||
 		    (m->st.status != STATUS_NORMAL && m->st.status != STATUS_LEAVING))
@@ -411,6 +428,7 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 	transport_get_stats(c->tr, &c->tstats);
 	pthread_mutex_unlock(&c->lock);
 	flush_logs(c);
+	flush_down(c);
 }
 
 static void
@@ -436,6 +454,7 @@ on_msg(void *arg, const struct msg *m, const char *from_addr)
 	send_outbox(c);
 	pthread_mutex_unlock(&c->lock);
 	flush_logs(c);
+	flush_down(c);
 }
 
 static uint64_t

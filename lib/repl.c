@@ -578,6 +578,20 @@ repl_submit(struct repl *r, struct repl_req *req)
 	loop_post(r->db->loop, &req->msg);
 }
 
+void
+repl_peer_down(struct repl *r, const struct actor *id)
+{
+	struct rop *op, *next;
+	int i;
+
+	RB_FOREACH_SAFE(op, rop_tree, &r->ops, next) {
+		if ((i = coord_target_of(&op->co, id)) < 0)
+			continue;
+		coord_peer_down(&op->co, (uint32_t)i);
+		run(op); /* may end op (next stays valid) or start others */
+	}
+}
+
 /* --- serving peers ------------------------------------------------------ */
 
 static void

@@ -65,6 +65,10 @@ void repl_free(struct repl *r);
 /* Any thread: start req on the loop. */
 void repl_submit(struct repl *r, struct repl_req *req);
 
+/* Loop thread: the failure detector convicted peer id; the operations
+ * waiting on it stop waiting (coord_peer_down). */
+void repl_peer_down(struct repl *r, const struct actor *id);
+
 /* Loop thread: a replication message from the peer listening at from. */
 void repl_on_msg(struct repl *r, const struct msg *m, const char *from);
 

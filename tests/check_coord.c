@@ -162,6 +162,55 @@ START_TEST(test_a_client_applies_in_its_own_datacenter)
 }
 END_TEST
 
+START_TEST(test_a_dead_applier_is_replaced_and_dead_replicas_count_as_failed)
+{
+	struct coord_request r;
+	struct coord c;
+	uint8_t *obj;
+	size_t len;
+
+	replicas(3, -1, NULL);
+	request(&r, COORD_PUT, DKV_QUORUM);
+	ck_assert_int_eq(coord_init(&c, &r, reps, 3, 1, 0), DKV_OK);
+	ck_assert_str_eq(sends(&c), "A0");
+	coord_peer_down(&c, 0);
+	ck_assert_str_eq(sends(&c), "A1"); /* the next live replica applies */
+	ck_assert(!c.answered);
+	coord_applied(&c, 0, DKV_OK, NULL, 0); /* the dead one's late answer */
+	ck_assert_str_eq(sends(&c), "");
+	obj = object_with("r1", 1, "value", &len);
+	coord_applied(&c, 1, DKV_OK, obj, len);
+	ck_assert_str_eq(sends(&c), "S2"); /* not to the dead one */
+	coord_stored(&c, 2, DKV_OK);
+	ck_assert(c.answered && c.result == DKV_OK && c.finished);
+	free(obj);
+	coord_free(&c);
+
+	/* a read at ALL loses a replica it waits on: unavailable at once */
+	request(&r, COORD_GET, DKV_ALL);
+	replicas(3, -1, NULL);
+	ck_assert_int_eq(coord_init(&c, &r, reps, 3, 1, 0), DKV_OK);
+	sends(&c);
+	coord_value(&c, 0, DKV_ENOTFOUND, NULL, 0);
+	coord_peer_down(&c, 2);
+	ck_assert(c.answered && c.result == DKV_EUNAVAILABLE);
+	ck_assert(!c.finished); /* r1 still answers, for repair */
+	coord_value(&c, 1, DKV_ENOTFOUND, NULL, 0);
+	ck_assert(c.finished);
+	coord_free(&c);
+
+	/* no live replica left to apply */
+	replicas(2, -1, NULL);
+	request(&r, COORD_PUT, DKV_ONE);
+	ck_assert_int_eq(coord_init(&c, &r, reps, 2, 1, 0), DKV_OK);
+	sends(&c);
+	coord_peer_down(&c, 1); /* not the applier, not asked yet */
+	coord_peer_down(&c, 0);
+	ck_assert(c.answered && c.result == DKV_EUNAVAILABLE && c.finished);
+	coord_free(&c);
+}
+END_TEST
+
 START_TEST(test_nothing_is_sent_when_the_level_cannot_be_met)
 {
 	struct coord_request r;
@@ -388,6 +437,7 @@ main(void)
 	tcase_add_test(tc, test_a_write_applies_on_this_peer_then_stores_to_the_others);
 	tcase_add_test(tc, test_without_a_local_replica_the_first_live_one_applies);
 	tcase_add_test(tc, test_a_client_applies_in_its_own_datacenter);
+	tcase_add_test(tc, test_a_dead_applier_is_replaced_and_dead_replicas_count_as_failed);
 	tcase_add_test(tc, test_nothing_is_sent_when_the_level_cannot_be_met);
 	tcase_add_test(tc, test_the_deadline_times_out_an_unanswered_caller);
 	tcase_add_test(tc, test_failed_stores_end_the_write_when_the_level_is_lost);

@@ -538,6 +538,73 @@ START_TEST(test_levels_count_replicas_per_datacenter)
 }
 END_TEST
 
+struct timed_count {
+	struct tu_counter done;
+	_Atomic int ok, other;
+};
+
+static void
+timed_done(int err, void *arg)
+{
+	struct timed_count *tc = arg;
+
+	if (err == DKV_OK)
+		tc->ok++;
+	else
+		tc->other++;
+	tu_counter_add(&tc->done, 1);
+}
+
+START_TEST(test_writes_move_on_when_their_applier_dies)
+{
+	struct cluster c;
+	struct timed_count tc = {.ok = 0, .other = 0};
+	dkv_opts_t *o = level(DKV_QUORUM);
+	dkv_t *client;
+	char *cid;
+	const unsigned n = 30;
+	uint64_t t0;
+
+	start_replicated(&c, 3);
+	client = open_client(&c);
+	cid = tu_self_id(client);
+	/* peer 2 looks alive to the client but swallows its requests: the
+	 * writes it was chosen to apply wait... */
+	ck_assert_int_eq(dkv_debug_fault(c.db[2], cid, DKV_FAULT_DROP_DATA, 0), DKV_OK);
+	dkv_opts_set_timeout_ms(o, 30000);
+	tu_counter_init(&tc.done);
+	t0 = now_ms();
+	for (unsigned k = 0; k < n; k++) {
+		char key[16];
+
+		snprintf(key, sizeof(key), "f%u", k);
+		ck_assert_int_eq(dkv_put_async(client, key, strlen(key), "v", 1, NULL, o, timed_done, &tc),
+		                 DKV_OK);
+	}
+	pause_ms(300);
+	ck_assert_msg(tu_counter_get(&tc.done) < n, "no write waited on peer 2");
+	/* ...until it stops: the client sees it DOWN at once and every write
+	 * that waited on it goes to another replica */
+	dkv_close(c.db[2]);
+	c.db[2] = NULL;
+	ck_assert_uint_eq(tu_counter_wait(&tc.done, n, 20), n);
+	ck_assert_int_eq(tc.ok, (int)n);
+	ck_assert_msg(now_ms() - t0 < 10000, "the writes waited %llu ms",
+	              (unsigned long long)(now_ms() - t0));
+	for (unsigned k = 0; k < n; k++) {
+		char key[16];
+
+		snprintf(key, sizeof(key), "f%u", k);
+		expect_reads(c.db[k % 2], key, "v", DKV_QUORUM, "a live peer");
+	}
+	tu_counter_destroy(&tc.done);
+	dkv_opts_free(o);
+	free(cid);
+	dkv_close(client);
+	stop_cluster(&c);
+}
+END_TEST
+
 START_TEST(test_debug_fault_checks_its_arguments)
 {
 	struct cluster c;
@@ -567,6 +634,7 @@ main(void)
 	tcase_add_test(tc, test_lww_keeps_the_newest_write_everywhere);
 	tcase_add_test(tc, test_a_delayed_link_slows_but_does_not_fail);
 	tcase_add_test(tc, test_levels_count_replicas_per_datacenter);
+	tcase_add_test(tc, test_writes_move_on_when_their_applier_dies);
 	tcase_add_test(tc, test_debug_fault_checks_its_arguments);
 	tcase_set_timeout(tc, 300);
 	suite_add_tcase(s, tc);

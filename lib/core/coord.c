@@ -82,6 +82,24 @@ set_quorum(struct coord *c, const struct coord_request *req, uint32_t ndcs, uint
 	*err = quorum_need(&c->q, req->level, c->dc_of, c->n, ndcs, local_dc);
 }
 
+/* The replica to apply a write: this peer, else the first live one in
+ * this peer's datacenter (LOCAL_* levels must not wait on another one),
+ * else any live one; n when none is left. */
+static uint32_t
+choose_applier(const struct coord *c)
+{
+	for (uint32_t i = 0; i < c->n; i++)
+		if (c->t[i].local && c->t[i].state == T_IDLE)
+			return i;
+	for (uint32_t i = 0; i < c->n; i++)
+		if (c->t[i].up && c->t[i].state == T_IDLE && c->dc_of[i] == c->local_dc)
+			return i;
+	for (uint32_t i = 0; i < c->n; i++)
+		if (c->t[i].up && c->t[i].state == T_IDLE)
+			return i;
+	return c->n;
+}
+
 int
 coord_init(struct coord *c, const struct coord_request *req, const struct coord_replica *reps,
            uint32_t n, uint32_t ndcs, uint32_t local_dc)
@@ -143,18 +161,8 @@ coord_init(struct coord *c, const struct coord_request *req, const struct coord_
 				act(c, CS_READ, i);
 		return DKV_OK;
 	}
-	/* this peer, else the first live replica in this peer's datacenter
-	 * (LOCAL_* levels must not wait on another one), else any */
-	c->applier = n;
-	for (uint32_t i = 0; i < n && c->applier == n; i++)
-		if (c->t[i].local)
-			c->applier = i;
-	for (uint32_t i = 0; i < n && c->applier == n; i++)
-		if (c->t[i].up && c->dc_of[i] == local_dc)
-			c->applier = i;
-	for (uint32_t i = 0; i < n && c->applier == n; i++)
-		if (c->t[i].up)
-			c->applier = i;
+	c->local_dc = local_dc;
+	c->applier = choose_applier(c);
 	act(c, CS_APPLY, c->applier);
 	return DKV_OK;
 nomem:
@@ -351,6 +359,33 @@ coord_tick(struct coord *c, uint64_t now_ms)
 	if (c->kind == COORD_GET)
 		read_repair(c);
 	c->finished = true;
+}
+
+void
+coord_peer_down(struct coord *c, uint32_t i)
+{
+	if (c->finished || i >= c->n)
+		return;
+	c->t[i].up = false;
+	if (c->t[i].state != T_WAIT)
+		return;
+	c->t[i].state = T_FAILED;
+	if (c->kind != COORD_GET && i == c->applier && c->obj == NULL) {
+		c->applier = choose_applier(c);
+		if (c->applier < c->n) {
+			act(c, CS_APPLY, c->applier);
+			return;
+		}
+		answer(c, DKV_EUNAVAILABLE);
+		c->finished = true;
+		return;
+	}
+	progress(c, DKV_OK);
+	if (all_settled(c)) {
+		if (c->kind == COORD_GET)
+			read_repair(c);
+		c->finished = true;
+	}
 }
 
 const struct coord_action *

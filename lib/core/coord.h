@@ -34,7 +34,12 @@
  *   have reached some replicas); at the deadline the operation ends.
  * Failures: a replica that answers an error counts against the level; when
  *   the level can no longer be met the caller gets that error (DKV_EIO,
- *   DKV_ETOOBIG...) at once.
+ *   DKV_ETOOBIG...) at once. A replica the failure detector convicts while
+ *   it is awaited counts as failed too, and an applier that dies before
+ *   answering is replaced by the next live replica (the first might still
+ *   have applied the write: then two versions of it from one writer may
+ *   stand as siblings until the next write of that writer or with a
+ *   context; a write is never lost for it).
  *
  * A blind delete (no context) is two coordinators in a row in the shell:
  * a read at the same level, then a delete with the merged context, so it
@@ -117,6 +122,7 @@ struct coord {
 	uint8_t *dc_of;
 	bool *yes; /* scratch for quorum checks */
 	uint32_t applier;
+	uint32_t local_dc;
 	/* the object to STORE: the applier's result (write) or the merge of
 	 * the answers (read) */
 	uint8_t *obj;
@@ -152,6 +158,11 @@ void coord_value(struct coord *c, uint32_t i, int status, const void *obj, size_
 /* The clock: past the deadline, an unanswered caller times out and the
  * operation ends. */
 void coord_tick(struct coord *c, uint64_t now_ms);
+
+/* The failure detector convicted replica i. What it was asked counts as
+ * failed (an answer arriving later is ignored); a write whose applier it
+ * was, and that has no object yet, moves to the next live replica. */
+void coord_peer_down(struct coord *c, uint32_t i);
 
 /* The sends decided since the last call (valid until the next event). */
 const struct coord_action *coord_take_actions(struct coord *c, uint32_t *n);
