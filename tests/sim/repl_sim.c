@@ -1216,6 +1216,30 @@ client_step(struct rsim *s)
 	s->next_client_ms = s->now_ms + 1 + below(s, s->cfg.client_gap_ms);
 }
 
+/* The failure detector of each coordinating peer convicts, now or never,
+ * some of the replicas a partition has just cut it off from: what an
+ * operation waited on from them fails (coord_peer_down), and a write
+ * whose applier it was moves to another replica. */
+static void
+convict(struct rsim *s)
+{
+	for (uint32_t i = 0; i < RSIM_MAX_OPS; i++) {
+		struct op *op = &s->ops[i];
+
+		if (!op->used)
+			continue;
+		for (uint32_t k = 0; k < RSIM_N && op->used; k++) {
+			uint32_t p = s->replicas[op->key][k];
+
+			if (reachable(s, op->peer, p) || !chance(s, 50))
+				continue;
+			trace(s, "op %llu: peer %u judged down", (unsigned long long)op->id, p);
+			coord_peer_down(&op->co, k);
+			op_run(s, op);
+		}
+	}
+}
+
 /* Partitions come and go: every peer on a random side, or all together. */
 static void
 net_change(struct rsim *s)
@@ -1230,6 +1254,7 @@ net_change(struct rsim *s)
 	groups[RSIM_PEERS] = '\0';
 	trace(s, "network: groups %s", groups);
 	s->next_net_ms = s->now_ms + s->cfg.partition_ms / 2 + below(s, s->cfg.partition_ms);
+	convict(s);
 }
 
 /* --- the clock ---------------------------------------------------------- */
