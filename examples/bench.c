@@ -17,7 +17,6 @@
 #include "config.h"
 
 #include <errno.h>
-#include <ftw.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -29,7 +28,6 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <leveldb/c.h>
@@ -37,13 +35,13 @@
 
 #include "bench.h"
 #include "bench_cluster.h"
+#include "bench_proc.h"
+#include "bench_util.h"
 #include "cli_table.h"
 #include "zipf.h"
 
-#define BENCH_WINDOW 64       /* async requests kept in flight */
-#define BENCH_ZIPF_THETA 0.99 /* YCSB's default skew */
-#define BENCH_VALUE_SLACK 64  /* values start at varying offsets of a pool */
-#define BENCH_PROGRESS_NS 500000000ULL
+#define BENCH_WINDOW 64           /* async requests kept in flight */
+#define BENCH_ZIPF_THETA 0.99     /* YCSB's default skew */
 #define BENCH_BUSY_RETRIES 100000 /* 1 ms apart: EBUSY with nothing of ours in flight */
 #define BENCH_DIR_MAX 1024        /* the directory the runs go in */
 
@@ -68,9 +66,8 @@ struct bench_opts {
 	uint64_t ops, keys;
 	size_t key_size, value_size;
 	bool run_dist[DIST_COUNT];
-	const char *dir;
+	struct bench_common_opts common; /* --dir, --quiet */
 	bool sync_writes;
-	bool quiet;
 	const struct cli_settings *settings;
 };
 
@@ -94,15 +91,7 @@ struct workload {
 	const struct zipf *zipf; /* NULL: uniform */
 	const char *label;       /* "uniform dkv sync" */
 	uint64_t seed[PHASE_COUNT];
-	uint8_t *values; /* value_size + BENCH_VALUE_SLACK bytes */
-};
-
-struct progress {
-	bool live;  /* a line on a terminal, rewritten in place */
-	bool quiet; /* nothing at all */
-	const char *label;
-	const char *phase;
-	uint64_t total, next_ns;
+	uint8_t *values; /* from bench_values_new */
 };
 
 /* A synchronous engine: the baseline or dkv_put/dkv_get. */
@@ -142,57 +131,6 @@ struct async_phase {
 	struct histogram hist;
 };
 
-static uint64_t
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-/* ------------------------------------------------------------------------
- * Latency histogram
- */
-
-void
-hist_add(struct histogram *h, uint64_t ns)
-{
-	size_t idx;
-
-	if (ns < 2 * HIST_SUB) {
-		idx = (size_t)ns;
-	} else {
-		unsigned shift = (unsigned)(63 - __builtin_clzll(ns)) - HIST_SUB_BITS;
-
-		idx = (size_t)shift * HIST_SUB + (size_t)(ns >> shift);
-	}
-	h->bucket[idx]++;
-	h->count++;
-}
-
-double
-hist_quantile_us(const struct histogram *h, double q)
-{
-	uint64_t rank = (uint64_t)(q * (double)h->count + 0.999999), seen = 0;
-
-	if (h->count == 0)
-		return 0.0;
-	if (rank == 0)
-		rank = 1;
-	for (size_t idx = 0; idx < HIST_BUCKETS; idx++) {
-		seen += h->bucket[idx];
-		if (seen < rank)
-			continue;
-		if (idx < 2 * HIST_SUB)
-			return (double)idx / 1000.0;
-		unsigned shift = (unsigned)(idx / HIST_SUB) - 1;
-		uint64_t low = (uint64_t)(idx - (size_t)shift * HIST_SUB) << shift;
-		return ((double)low + (double)((1ULL << shift) - 1) / 2.0) / 1000.0;
-	}
-	return 0.0;
-}
-
 /* ------------------------------------------------------------------------
  * Keys, values and progress
  */
@@ -218,53 +156,37 @@ key_next(const struct workload *w, struct rng *r)
 	return w->zipf != NULL ? zipf_scrambled(w->zipf, r) : rng_below(r, w->opts->keys);
 }
 
-static const uint8_t *
-value_for(const struct workload *w, uint64_t op)
+static void
+progress_start(struct bench_progress *p, const struct workload *w, enum phase phase)
 {
-	return w->values + (op % BENCH_VALUE_SLACK);
+	char label[40];
+
+	snprintf(label, sizeof(label), "%-18s %s", w->label, phase_names[phase]);
+	bench_progress_start(p, w->opts->common.quiet, label);
 }
 
 static void
-progress_start(struct progress *p, const struct workload *w, enum phase phase)
+progress_update(struct bench_progress *p, const struct workload *w, uint64_t done, uint64_t now)
 {
-	p->quiet = w->opts->quiet;
-	p->live = !p->quiet && isatty(STDERR_FILENO);
-	p->label = w->label;
-	p->phase = phase_names[phase];
-	p->total = w->opts->ops;
-	p->next_ns = now_ns() + BENCH_PROGRESS_NS;
-}
-
-static void
-progress_update(struct progress *p, uint64_t done, uint64_t now)
-{
-	if (!p->live || now < p->next_ns)
-		return;
-	p->next_ns = now + BENCH_PROGRESS_NS;
-	fprintf(stderr, "\r  %-18s %s %3u%%", p->label, p->phase,
-	        (unsigned)(done * 100 / p->total));
-	fflush(stderr);
+	bench_progress_update(p, (unsigned)(done * 100 / w->opts->ops), now);
 }
 
 /* Says why a phase failed, below any progress line. */
 static void
-progress_fail(const struct progress *p, int err)
+progress_fail(const struct bench_progress *p, const struct workload *w, enum phase phase, int err)
 {
-	fprintf(stderr, "%sdkv bench: %s %s: %s\n", p->live ? "\n" : "", p->label, p->phase,
-	        dkv_strerror(err));
+	fprintf(stderr, "%sdkv bench: %s %s: %s\n", p->live ? "\n" : "", w->label,
+	        phase_names[phase], dkv_strerror(err));
 }
 
 static void
-progress_end(const struct progress *p, const struct phase_result *r)
+progress_end(const struct bench_progress *p, const struct phase_result *r)
 {
 	char rate[32];
 
-	if (p->quiet)
-		return;
 	fmt_thousands(rate, sizeof(rate),
 	              (unsigned long long)((double)r->ops / (r->seconds > 0 ? r->seconds : 1e-9)));
-	fprintf(stderr, "%s  %-18s %s done, %s ops/s\n", p->live ? "\r" : "", p->label, p->phase,
-	        rate);
+	bench_progress_end(p, "done, %s ops/s", rate);
 }
 
 /* ------------------------------------------------------------------------
@@ -379,26 +301,10 @@ dkv_get_op(void *handle, const void *key, size_t klen)
 static int
 dkv_handle_open(const struct bench_opts *opts, const char *dir, dkv_t **out)
 {
-	dkv_config_t *cfg;
-	int err;
+	const char *const own[] = {"data_dir", dir, "sync_writes", opts->sync_writes ? "1" : "0",
+	                           NULL};
 
-	*out = NULL;
-	cfg = dkv_config_new();
-	if (cfg == NULL)
-		return DKV_ENOMEM;
-	if ((err = cli_settings_apply(opts->settings, cfg)) != DKV_OK)
-		goto done;
-	if ((err = dkv_config_set(cfg, "data_dir", dir)) != DKV_OK ||
-	    (err = dkv_config_set(cfg, "sync_writes", opts->sync_writes ? "1" : "0")) != DKV_OK) {
-		fprintf(stderr, "dkv bench: %s\n", dkv_config_error(cfg));
-		goto done;
-	}
-	if ((err = dkv_open(cfg, out)) != DKV_OK)
-		fprintf(stderr, "dkv bench: cannot open a store in %s: %s: %s\n", dir,
-		        dkv_strerror(err), dkv_config_error(cfg));
-done:
-	dkv_config_free(cfg);
-	return err;
+	return bench_open(opts->settings, own, out, "open a store in %s", dir);
 }
 
 /* ------------------------------------------------------------------------
@@ -411,7 +317,7 @@ run_sync_phase(const struct sync_engine *e, const struct workload *w, enum phase
 {
 	const struct bench_opts *o = w->opts;
 	struct histogram *hist;
-	struct progress prog;
+	struct bench_progress prog;
 	char key[1024];
 	struct rng rng;
 	uint64_t start, t0, t1 = 0;
@@ -428,7 +334,8 @@ run_sync_phase(const struct sync_engine *e, const struct workload *w, enum phase
 		key_format(key, o->key_size, key_next(w, &rng));
 		t0 = now_ns();
 		if (phase == PHASE_PUT)
-			err = e->put(e->handle, key, o->key_size, value_for(w, i), o->value_size);
+			err = e->put(e->handle, key, o->key_size, bench_value(w->values, i),
+			             o->value_size);
 		else
 			err = e->get(e->handle, key, o->key_size);
 		t1 = now_ns();
@@ -436,10 +343,10 @@ run_sync_phase(const struct sync_engine *e, const struct workload *w, enum phase
 		if (err == DKV_OK) {
 			out->found++;
 		} else if (err != DKV_ENOTFOUND || phase == PHASE_PUT) {
-			progress_fail(&prog, err);
+			progress_fail(&prog, w, phase, err);
 			goto done;
 		}
-		progress_update(&prog, i + 1, t1);
+		progress_update(&prog, w, i + 1, t1);
 	}
 	err = DKV_OK;
 	out->ops = o->ops;
@@ -493,8 +400,8 @@ async_submit(dkv_t *db, const struct workload *w, enum phase phase, const char *
 
 	slot->start_ns = now_ns(); /* before submitting: the callback may run at once */
 	if (phase == PHASE_PUT)
-		return dkv_put_async(db, key, o->key_size, value_for(w, op), o->value_size, NULL,
-		                     NULL, async_put_done, slot);
+		return dkv_put_async(db, key, o->key_size, bench_value(w->values, op),
+		                     o->value_size, NULL, NULL, async_put_done, slot);
 	return dkv_get_async(db, key, o->key_size, NULL, async_get_done, slot);
 }
 
@@ -505,7 +412,6 @@ async_submit_retrying(dkv_t *db, const struct workload *w, enum phase phase, con
                       uint64_t op, struct async_slot *slot)
 {
 	struct async_phase *ph = slot->phase;
-	struct timespec pause = {0, 1000000};
 	int err;
 
 	for (unsigned tries = 0; tries < BENCH_BUSY_RETRIES; tries++) {
@@ -521,7 +427,7 @@ async_submit_retrying(dkv_t *db, const struct workload *w, enum phase phase, con
 			pthread_mutex_unlock(&ph->mu);
 		} else {
 			pthread_mutex_unlock(&ph->mu);
-			nanosleep(&pause, NULL);
+			pause_ms(1);
 		}
 	}
 	return DKV_EBUSY;
@@ -532,7 +438,7 @@ run_async_phase(dkv_t *db, const struct workload *w, enum phase phase, struct ph
 {
 	const struct bench_opts *o = w->opts;
 	struct async_phase *ph;
-	struct progress prog;
+	struct bench_progress prog;
 	char key[1024];
 	struct rng rng;
 	uint64_t start, end, submitted = 0;
@@ -572,7 +478,7 @@ run_async_phase(dkv_t *db, const struct workload *w, enum phase phase, struct ph
 			pthread_mutex_unlock(&ph->mu);
 			break;
 		}
-		progress_update(&prog, completed, slot->start_ns);
+		progress_update(&prog, w, completed, slot->start_ns);
 	}
 	/* Wait for everything out to come back, failed or not. */
 	pthread_mutex_lock(&ph->mu);
@@ -583,7 +489,7 @@ run_async_phase(dkv_t *db, const struct workload *w, enum phase phase, struct ph
 	pthread_mutex_unlock(&ph->mu);
 	end = now_ns();
 	if (err != DKV_OK) {
-		progress_fail(&prog, err);
+		progress_fail(&prog, w, phase, err);
 		goto done;
 	}
 	out->ops = o->ops;
@@ -616,24 +522,16 @@ peak_rss_reset(void)
 	fclose(f);
 }
 
+/* This process's VmHWM, or its ru_maxrss where /proc has none. */
 static double
 peak_rss_mib(void)
 {
 	struct rusage ru;
-	char line[256];
-	FILE *f;
-	unsigned long long kib = 0;
+	double mib = proc_status_mib(0, "VmHWM");
 
-	f = fopen("/proc/self/status", "r");
-	if (f != NULL) {
-		while (fgets(line, sizeof(line), f) != NULL)
-			if (sscanf(line, "VmHWM: %llu kB", &kib) == 1)
-				break;
-		fclose(f);
-	}
-	if (kib == 0 && getrusage(RUSAGE_SELF, &ru) == 0)
-		kib = (unsigned long long)ru.ru_maxrss;
-	return (double)kib / 1024.0;
+	if (mib <= 0 && getrusage(RUSAGE_SELF, &ru) == 0)
+		mib = (double)ru.ru_maxrss / 1024.0;
+	return mib > 0 ? mib : 0.0;
 }
 
 static int
@@ -673,42 +571,6 @@ run_engine(struct workload *w, enum engine engine, const char *dir, struct engin
 	}
 }
 
-static bool
-write_all(int fd, const void *buf, size_t len)
-{
-	const char *p = buf;
-
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return false;
-		p += n;
-		len -= (size_t)n;
-	}
-	return true;
-}
-
-static bool
-read_all(int fd, void *buf, size_t len)
-{
-	char *p = buf;
-
-	while (len > 0) {
-		ssize_t n = read(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return false;
-		p += n;
-		len -= (size_t)n;
-	}
-	return true;
-}
-
 /* The body of a forked child: runs the engine and reports up fd. Returns
  * the child's exit status. */
 static int
@@ -719,7 +581,6 @@ child_main(const struct bench_opts *opts, const struct zipf *zipf, enum dist dis
 	struct workload w;
 	char label[64];
 	struct rng rng;
-	size_t pool = opts->value_size + BENCH_VALUE_SLACK;
 	int err;
 
 	peak_rss_reset();
@@ -730,20 +591,16 @@ child_main(const struct bench_opts *opts, const struct zipf *zipf, enum dist dis
 	w.label = label;
 	w.seed[PHASE_PUT] = 0x70757473ULL + dist; /* same seeds for every engine */
 	w.seed[PHASE_GET] = 0x67657473ULL + dist;
-	w.values = malloc(pool);
-	if (w.values == NULL) {
-		fprintf(stderr, "dkv bench: %s\n", dkv_strerror(DKV_ENOMEM));
-		return 1;
-	}
 	rng_seed(&rng, 0x76616c73ULL);
-	for (size_t i = 0; i < pool; i++)
-		w.values[i] = (uint8_t)('a' + rng_below(&rng, 26));
+	w.values = bench_values_new(opts->value_size, &rng);
+	if (w.values == NULL)
+		return 1;
 
 	err = run_engine(&w, engine, dir, &rep);
 	free(w.values);
 	rep.ok = err == DKV_OK;
 	rep.peak_rss_mib = peak_rss_mib();
-	if (!write_all(fd, &rep, sizeof(rep)))
+	if (!bench_io_all(fd, &rep, sizeof(rep), BENCH_IO_WRITE))
 		return 1;
 	return rep.ok ? 0 : 1;
 }
@@ -751,23 +608,6 @@ child_main(const struct bench_opts *opts, const struct zipf *zipf, enum dist dis
 /* ------------------------------------------------------------------------
  * The parent
  */
-
-static int
-remove_entry(const char *path, const struct stat *sb, int type, struct FTW *ftw)
-{
-	(void)sb;
-	(void)type;
-	(void)ftw;
-	if (remove(path) != 0)
-		fprintf(stderr, "dkv bench: cannot remove %s: %s\n", path, strerror(errno));
-	return 0;
-}
-
-static void
-remove_tree(const char *path)
-{
-	nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
 
 /* Forks a child to run engine on dist in a fresh subdirectory of dir;
  * false (with a message) when it could not run or failed. */
@@ -790,11 +630,8 @@ run_child(const struct bench_opts *opts, const struct zipf *zipf, enum dist dist
 		fprintf(stderr, "dkv bench: pipe: %s\n", strerror(errno));
 		goto fail_dir;
 	}
-	fflush(stdout);
-	fflush(stderr);
-	pid = fork();
+	pid = bench_fork();
 	if (pid < 0) {
-		fprintf(stderr, "dkv bench: fork: %s\n", strerror(errno));
 		close(fds[0]);
 		close(fds[1]);
 		goto fail_dir;
@@ -808,11 +645,10 @@ run_child(const struct bench_opts *opts, const struct zipf *zipf, enum dist dist
 		exit(code);
 	}
 	close(fds[1]);
-	got = read_all(fds[0], rep, sizeof(*rep));
+	got = bench_io_all(fds[0], rep, sizeof(*rep), BENCH_IO_READ);
 	close(fds[0]);
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-	remove_tree(path);
+	wait_child(pid, &status);
+	bench_remove_tree(path);
 	if (!got || !WIFEXITED(status) || WEXITSTATUS(status) != 0 || !rep->ok) {
 		if (WIFSIGNALED(status))
 			fprintf(stderr, "dkv bench: %s %s: killed by signal %d\n", dist_names[dist],
@@ -823,7 +659,7 @@ run_child(const struct bench_opts *opts, const struct zipf *zipf, enum dist dist
 	return true;
 
 fail_dir:
-	remove_tree(path);
+	bench_remove_tree(path);
 	return false;
 }
 
@@ -957,20 +793,44 @@ bench_usage(FILE *out)
 	      out);
 }
 
-static bool
-parse_count(const char *s, uint64_t min, uint64_t max, uint64_t *out)
-{
-	unsigned long long v;
-	char *end;
+enum {
+	OPT_OPS = 256,
+	OPT_KEYS,
+	OPT_KEY_SIZE,
+	OPT_VALUE_SIZE,
+	OPT_DIST,
+	OPT_SYNC,
+};
 
-	if (*s < '0' || *s > '9')
+static bool
+set_bench_option(void *ctx, int option, const char *value)
+{
+	struct bench_opts *o = ctx;
+
+	switch (option) {
+	case OPT_OPS:
+		return bench_parse_u64(value, 1, UINT64_C(1) << 40, &o->ops);
+	case OPT_KEYS:
+		return bench_parse_u64(value, 1, UINT64_C(1) << 40, &o->keys);
+	case OPT_KEY_SIZE:
+		return bench_parse_size(value, 1, 1024, &o->key_size);
+	case OPT_VALUE_SIZE:
+		return bench_parse_size(value, 0, 64u << 20, &o->value_size);
+	case OPT_DIST:
+		if (strcmp(value, "both") != 0 && strcmp(value, "uniform") != 0 &&
+		    strcmp(value, "zipf") != 0)
+			return false;
+		o->run_dist[DIST_UNIFORM] = strcmp(value, "zipf") != 0;
+		o->run_dist[DIST_ZIPF] = strcmp(value, "uniform") != 0;
+		return true;
+	case OPT_SYNC:
+		if (strcmp(value, "0") != 0 && strcmp(value, "1") != 0)
+			return false;
+		o->sync_writes = value[0] == '1';
+		return true;
+	default:
 		return false;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno != 0 || *end != '\0' || v < min || v > max)
-		return false;
-	*out = v;
-	return true;
+	}
 }
 
 /* Parses the bench's options into o; 0, or 2 for a usage error (printed),
@@ -978,104 +838,28 @@ parse_count(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 static int
 parse_bench_args(int argc, char **argv, struct bench_opts *o)
 {
-	enum {
-		OPT_OPS = 256,
-		OPT_KEYS,
-		OPT_KEY_SIZE,
-		OPT_VALUE_SIZE,
-		OPT_DIST,
-		OPT_DIR,
-		OPT_SYNC,
-		OPT_QUIET
-	};
 	static const struct option options[] = {
 	    {"ops", required_argument, NULL, OPT_OPS},
 	    {"keys", required_argument, NULL, OPT_KEYS},
 	    {"key-size", required_argument, NULL, OPT_KEY_SIZE},
 	    {"value-size", required_argument, NULL, OPT_VALUE_SIZE},
 	    {"dist", required_argument, NULL, OPT_DIST},
-	    {"dir", required_argument, NULL, OPT_DIR},
 	    {"sync-writes", required_argument, NULL, OPT_SYNC},
-	    {"quiet", no_argument, NULL, OPT_QUIET},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
+	    BENCH_OPTIONS_END,
 	};
-	int c, longindex = 0;
-	uint64_t v;
+	static const struct bench_command command = {options, set_bench_option, bench_usage,
+	                                             "dkv bench"};
+	int code;
 
 	o->ops = 200000;
 	o->keys = 0; /* = ops */
 	o->key_size = 16;
 	o->value_size = 100;
 	o->run_dist[DIST_UNIFORM] = o->run_dist[DIST_ZIPF] = true;
-	optind = 0; /* GNU: rescan from argv[1] */
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":h", options, &longindex)) != -1) {
-		switch (c) {
-		case OPT_OPS:
-			if (!parse_count(optarg, 1, UINT64_C(1) << 40, &o->ops))
-				goto bad_value;
-			break;
-		case OPT_KEYS:
-			if (!parse_count(optarg, 1, UINT64_C(1) << 40, &o->keys))
-				goto bad_value;
-			break;
-		case OPT_KEY_SIZE:
-			if (!parse_count(optarg, 1, 1024, &v))
-				goto bad_value;
-			o->key_size = (size_t)v;
-			break;
-		case OPT_VALUE_SIZE:
-			if (!parse_count(optarg, 0, 64u << 20, &v))
-				goto bad_value;
-			o->value_size = (size_t)v;
-			break;
-		case OPT_DIST:
-			if (strcmp(optarg, "both") != 0 && strcmp(optarg, "uniform") != 0 &&
-			    strcmp(optarg, "zipf") != 0)
-				goto bad_value;
-			o->run_dist[DIST_UNIFORM] = strcmp(optarg, "zipf") != 0;
-			o->run_dist[DIST_ZIPF] = strcmp(optarg, "uniform") != 0;
-			break;
-		case OPT_DIR:
-			o->dir = optarg;
-			break;
-		case OPT_SYNC:
-			if (strcmp(optarg, "0") != 0 && strcmp(optarg, "1") != 0)
-				goto bad_value;
-			o->sync_writes = optarg[0] == '1';
-			break;
-		case OPT_QUIET:
-			o->quiet = true;
-			break;
-		case 'h':
-			bench_usage(stdout);
-			return -1;
-		case ':':
-			fprintf(stderr, "dkv bench: option '%s' needs a value\n", argv[optind - 1]);
-			goto usage;
-		default:
-			if (optopt != 0)
-				fprintf(stderr, "dkv bench: unknown option '-%c'\n", optopt);
-			else
-				fprintf(stderr, "dkv bench: unknown option '%s'\n",
-				        argv[optind - 1]);
-			goto usage;
-		}
-	}
-	if (optind < argc) {
-		fprintf(stderr, "dkv bench: unexpected argument '%s'\n", argv[optind]);
-		goto usage;
-	}
-	if (o->keys == 0)
+	code = bench_parse_options(&command, argc, argv, o, &o->common);
+	if (code == 0 && o->keys == 0)
 		o->keys = o->ops;
-	return 0;
-
-bad_value:
-	fprintf(stderr, "dkv bench: bad value '%s' for --%s\n", optarg, options[longindex].name);
-usage:
-	fprintf(stderr, "Try 'dkv bench --help'.\n");
-	return 2;
+	return code;
 }
 
 /* The directory the runs go in: --dir (created if missing) or a new
@@ -1086,14 +870,14 @@ bench_dir(const struct bench_opts *o, char *buf, size_t size, bool *made)
 	const char *tmp = getenv("TMPDIR");
 
 	*made = false;
-	if (o->dir != NULL) {
-		if (mkdir(o->dir, 0700) != 0 && errno != EEXIST) {
-			fprintf(stderr, "dkv bench: cannot create %s: %s\n", o->dir,
+	if (o->common.dir != NULL) {
+		if (mkdir(o->common.dir, 0700) != 0 && errno != EEXIST) {
+			fprintf(stderr, "dkv bench: cannot create %s: %s\n", o->common.dir,
 			        strerror(errno));
 			return -1;
 		}
-		if ((size_t)snprintf(buf, size, "%s", o->dir) >= size) {
-			fprintf(stderr, "dkv bench: %s: path too long\n", o->dir);
+		if ((size_t)snprintf(buf, size, "%s", o->common.dir) >= size) {
+			fprintf(stderr, "dkv bench: %s: path too long\n", o->common.dir);
 			return -1;
 		}
 		return 0;
@@ -1159,7 +943,7 @@ bench_main(int argc, char **argv, const struct cli_settings *settings)
 		ok &= check_found_agrees((enum dist)d, reps[d]);
 	}
 	if (made_dir)
-		remove_tree(dir);
+		bench_remove_tree(dir);
 
 	t = table_new(9, "lllrrrrrr", headers);
 	if (t == NULL) {

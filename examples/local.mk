@@ -11,7 +11,15 @@ dkv_SOURCES = \
 	examples/cli_table.c examples/cli_table.h \
 	examples/cli_cluster.c examples/cli_cluster.h \
 	examples/bench.c examples/bench.h \
+	examples/bench_util.c examples/bench_util.h \
+	examples/bench_proc.c examples/bench_proc.h \
 	examples/bench_cluster.c examples/bench_cluster.h \
+	examples/bench_cluster_run.h \
+	examples/bench_cluster_peers.c \
+	examples/bench_cluster_phases.c \
+	examples/bench_cluster_floor.c \
+	examples/bench_cluster_redis.c \
+	examples/bench_cluster_report.c \
 	examples/zipf.c examples/zipf.h
 dkv_CPPFLAGS = -I$(top_srcdir)/include
 dkv_LDADD = libdkv.la $(LEVELDB_LIBS) -lm
