@@ -83,6 +83,14 @@ wait_reads(dkv_t *db, const char *key, const char *val, dkv_consistency_t c, uns
 	}
 }
 
+/* Gossip rounds of 200 ms bring a cluster up in well under a second
+ * (1 s, the default, under valgrind: a slow loop must not look dead). */
+static const char *
+gossip_ms(void)
+{
+	return tu_under_valgrind() ? "1000" : "200";
+}
+
 /* n peers with n = 3 replicas per key; sync_writes "1" puts the replica
  * writes on the worker threads (with "0" they run on the I/O thread). */
 static void
@@ -91,7 +99,8 @@ start_replicated_sync(struct cluster *c, int n, const char *sync_writes)
 	memset(c, 0, sizeof(*c));
 	c->n = n;
 	for (int i = 0; i < n; i++)
-		start_peer_with(c, i, "repl", "n", "3", "sync_writes", sync_writes, NULL);
+		start_peer_with(c, i, "repl", "n", "3", "sync_writes", sync_writes, "gossip_interval_ms",
+		                gossip_ms(), NULL);
 	wait_converged(c->db, n, (size_t)n, 30);
 }
 
@@ -457,7 +466,8 @@ START_TEST(test_lww_keeps_the_newest_write_everywhere)
 	memset(&c, 0, sizeof(c));
 	c.n = 3;
 	for (int i = 0; i < 3; i++)
-		start_peer_with(&c, i, "repl", "n", "3", "conflicts", "lww", NULL);
+		start_peer_with(&c, i, "repl", "n", "3", "conflicts", "lww", "gossip_interval_ms",
+		                gossip_ms(), NULL);
 	wait_converged(c.db, 3, 3, 30);
 	/* blind writes through three coordinators: no siblings, the last wins */
 	ck_assert_int_eq(put_at(c.db[0], "l", "first", DKV_ALL, NULL), DKV_OK);
@@ -514,7 +524,8 @@ START_TEST(test_levels_count_replicas_per_datacenter)
 	memset(&c, 0, sizeof(c));
 	c.n = 4;
 	for (int i = 0; i < 4; i++)
-		start_peer_with(&c, i, "repl", "dc", dcs[i], "replication", "dc1:2,dc2:1", NULL);
+		start_peer_with(&c, i, "repl", "dc", dcs[i], "replication", "dc1:2,dc2:1",
+		                "gossip_interval_ms", gossip_ms(), NULL);
 	wait_converged(c.db, 4, 4, 30);
 	ck_assert_int_eq(put_at(c.db[0], "m", "v1", DKV_EACH_QUORUM, NULL), DKV_OK);
 	expect_reads(c.db[3], "m", "v1", DKV_LOCAL_QUORUM, "dc2 at LOCAL_QUORUM");
