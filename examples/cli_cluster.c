@@ -36,12 +36,14 @@ cli_is_storage(const dkv_peer_info_t *p)
 
 /* Until every storage peer this client has heard of is UP and their
  * number held still for half a second (gossip needs a round or two to
- * bring them all, and each one's first heartbeat to mark it UP), or 5 s
- * passed; then whether some storage peer is UP. */
+ * bring them all, and each one's first heartbeat to mark it UP); or, when
+ * some stay down, until nothing changed for a second and a half (a peer
+ * learned is UP within half a second if it is alive); 5 s at most. Then
+ * whether some storage peer is UP. */
 static bool
 wait_for_membership(dkv_t *db)
 {
-	size_t last = 0, up = 0, storage = 0;
+	size_t last_storage = 0, last_up = 0, up = 0, storage = 0;
 	int stable = 0;
 
 	for (int t = 0; t < 50; t++) {
@@ -57,9 +59,10 @@ wait_for_membership(dkv_t *db)
 			up += l[i].state == DKV_PEER_UP && l[i].tokens > 0;
 		}
 		dkv_peers_free(l, n);
-		stable = storage == last ? stable + 1 : 0;
-		last = storage;
-		if (up > 0 && up == storage && stable >= 5)
+		stable = storage == last_storage && up == last_up ? stable + 1 : 0;
+		last_storage = storage;
+		last_up = up;
+		if (up > 0 && ((up == storage && stable >= 5) || stable >= 15))
 			return true;
 	}
 	return up > 0;

@@ -464,7 +464,11 @@ do_put(dkv_t *db, const struct request *req)
 		err = dkv_get(db, req->key, req->klen, &seen, req->opts);
 		if (err != DKV_OK && err != DKV_ENOTFOUND) {
 			free(stdin_value);
-			return op_failed("put: read", req, err);
+			fputs("dkv: put ", stderr);
+			print_escaped(stderr, req->key, req->klen);
+			fprintf(stderr, ": cannot read it first (put --blind does not): %s\n",
+			        dkv_strerror(err));
+			return CLI_EXIT_FAIL;
 		}
 		err = dkv_put(db, req->key, req->klen, value, vlen,
 		              seen != NULL ? dkv_result_context(seen) : NULL, req->opts);

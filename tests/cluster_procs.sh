@@ -11,7 +11,10 @@
 #      goodbye); C exits 0 and is restarted;
 #   e) every seed down: kill -9 A, then restart B with its old command line
 #      (its only seed is A): B finds C through the peers it remembers, both
-#      log each other UP and stay UP for 5 s.
+#      log each other UP and stay UP for 5 s;
+#   f) with A still down, keys written through B at the default level are
+#      read through C at QUORUM, and ALL fails as unavailable; A restarts,
+#      and ALL reads and writes through it succeed.
 #
 # Run by `make check` from the top of the build tree (DKV=PATH overrides
 # the dkv used). Prints what it waits for, and on a failure what it saw
@@ -417,6 +420,48 @@ s_no_seeds() {
 	say "no DOWN line between B and C in 5 s"
 }
 
+# client NAME ARGS...: dkv ARGS as a client peer joining through peer
+# NAME; stdout in $WORK/out, stderr in $WORK/err; its exit status.
+client() {
+	local name=$1
+	shift
+	"$DKV" --seeds "127.0.0.1:${PORT[$name]}" "$@" >"$WORK/out" 2>"$WORK/err"
+}
+
+# expect_client NAME WANT ARGS...: client NAME ARGS... succeeds and
+# prints exactly WANT.
+expect_client() {
+	local name=$1 want=$2 rc=0
+	shift 2
+	client "$name" "$@" || rc=$?
+	say "  through $name: dkv $* -> exit $rc, '$(cat "$WORK/out")'"
+	if [ $rc -ne 0 ] || [ "$(cat "$WORK/out")" != "$want" ]; then
+		say "expected exit 0 and '$want'; stderr: $(cat "$WORK/err")"
+		return 1
+	fi
+}
+
+s_replicated() {
+	local rc=0
+	say "A is down; B and C hold 2 of every key's 3 replicas"
+	expect_client B "" put k1 v1 || return 1
+	expect_client C "v1" get --consistency quorum k1 || return 1
+	client B put --consistency all k2 v2 || rc=$?
+	say "  through B: dkv put --consistency all k2 v2 -> exit $rc, $(cat "$WORK/err")"
+	if [ $rc -ne 1 ] || ! grep -q 'not enough live replicas' "$WORK/err"; then
+		say "expected exit 1: ALL cannot be met with A down"
+		return 1
+	fi
+	start A || return 1
+	wait_for 10 "B and C log '$(event_re A UP)'" \
+		all_logged "$(event_re A UP)" B 0 C 0 || return 1
+	# A missed k1: an ALL read through it merges A's nothing with the
+	# others' v1, returns v1 and repairs A
+	expect_client A "v1" get --consistency all k1 || return 1
+	expect_client A "" put --consistency all k2 v2 || return 1
+	expect_client B "v2" get --consistency all k2
+}
+
 T0=$(now_ms)
 say "dkv is $DKV; logs in $WORK"
 scenario a "three peers converge on one ring" s_converge
@@ -424,6 +469,7 @@ scenario b "kill -9 C: A and B see it DOWN" s_kill
 scenario c "C restarts on its data dir: same id, UP again" s_restart
 scenario d "SIGTERM C: A and B see it DOWN at once; restart" s_clean_stop
 scenario e "all seeds down: B restarts and rejoins C" s_no_seeds
+scenario f "replicated keys with a peer down, and after it returns" s_replicated
 echo
 say "took $((($(now_ms) - T0) / 1000)) s"
 echo "$ME: $passed passed, $failed failed${FAILED_NAMES:+ (failed:$FAILED_NAMES)}"
