@@ -591,7 +591,9 @@ cluster_open(struct dkv *db, struct cluster **out, char *why, size_t whylen)
 	tc.cluster_name = s->cluster_name;
 	tc.self = db->self;
 	tc.generation = next_generation(c);
-	tc.max_frame = s->max_value_bytes * 4u + (1u << 20);
+	/* the largest object a replica keeps (db->replica.max_object_bytes),
+	 * with a key and the message's own fields around it */
+	tc.max_frame = (uint32_t)db->replica.max_object_bytes + WIRE_MAX_KEY + 1024u;
 	tc.max_queue = MAX_QUEUE > tc.max_frame ? MAX_QUEUE : tc.max_frame;
 	tc.backoff_min_ms = 100;
 	tc.backoff_max_ms = 2000;

@@ -275,8 +275,12 @@ dkv_close(dkv_t *db)
 	/* Calls that got in before the flag finish first; they are short
 	 * (storage work, or a replicated operation that stop_ops or a later
 	 * repl_submit has just failed), so a brief poll is enough. */
-	while (atomic_load(&db->active) > 0)
+	while (atomic_load(&db->active) > 0) {
+		/* closing on the loop thread (attach mode): run what callers
+		 * waiting for the loop queued, or they would wait forever */
+		loop_run_pending(db->loop);
 		nanosleep(&pause, NULL);
+	}
 	workers_close(db->workers); /* queued ops complete with DKV_ECLOSED */
 	/* runs every pending callback, then says goodbye to the cluster */
 	loop_close(db->loop, db->cluster != NULL ? stop_cluster : NULL, db->cluster);

@@ -7,6 +7,7 @@
 #include <stdatomic.h>
 #include <string.h>
 
+#include <bsd/stdlib.h>
 #include <bsd/string.h>
 /* libbsd's tree.h marks generated functions __unused, which glibc's
  * headers do not define */
@@ -614,7 +615,9 @@ serve_write(struct repl *r, const struct msg *m, const char *from)
 	struct rjob *j;
 	int err = DKV_OK;
 
-	if (m->type == WMSG_APPLY && m->op.dlen > r->db->s.max_value_bytes)
+	if (r->closing)
+		err = DKV_ECLOSED; /* the workers are going away (dkv_close) */
+	else if (m->type == WMSG_APPLY && m->op.dlen > r->db->s.max_value_bytes)
 		err = DKV_ETOOBIG;
 	else if (!write_inline(r) && r->peer_jobs >= r->db->s.max_pending)
 		err = DKV_EBUSY; /* the workers are max_pending writes behind */
@@ -707,6 +710,9 @@ repl_open(struct dkv *db, struct cluster *c, struct repl **out)
 	r->db = db;
 	r->c = c;
 	RB_INIT(&r->ops);
+	/* Answers are matched by (op id, sender): start somewhere random so
+	 * a late answer meant for this peer's previous run matches nothing. */
+	r->next_id = (uint64_t)arc4random() << 32 | arc4random();
 	*out = r;
 	return DKV_OK;
 }

@@ -716,6 +716,70 @@ attach_start_thread(evutil_socket_t fd, short what, void *arg)
 		event_base_loopbreak(a->base);
 }
 
+/* A cluster peer attached to the test's loop, closed on that loop while
+ * another thread's synchronous put waits for the loop to coordinate it:
+ * the put must end (DKV_ECLOSED, or DKV_OK if it got in first) and the
+ * close must return. */
+struct close_on_loop {
+	dkv_t *db;
+	pthread_t other;
+	bool started;
+	_Atomic int put;
+};
+
+static void *
+close_on_loop_put(void *arg)
+{
+	struct close_on_loop *c = arg;
+
+	c->put = dkv_put(c->db, "k", 1, "v", 1, NULL, NULL);
+	return NULL;
+}
+
+static void
+close_on_loop_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct close_on_loop *c = arg;
+	struct timespec pause = {0, 200 * 1000000L};
+
+	(void)fd;
+	(void)what;
+	c->started = pthread_create(&c->other, NULL, close_on_loop_put, c) == 0;
+	/* the loop is busy here, so the put's request waits in the mailbox */
+	nanosleep(&pause, NULL);
+	dkv_close(c->db);
+	c->db = NULL;
+}
+
+START_TEST(test_attach_close_on_the_loop_ends_waiting_sync_calls)
+{
+	struct event_base *base = event_base_new();
+	struct timeval now = {0, 0};
+	struct close_on_loop c;
+	dkv_config_t *cfg;
+	struct event *ev;
+
+	ck_assert_ptr_nonnull(base);
+	memset(&c, 0, sizeof(c));
+	c.put = 12345;
+	cfg = tu_config(tu_dir, "listen", "127.0.0.1:0", "n", "1", "r", "1", "w", "1", NULL);
+	ck_assert_int_eq(dkv_config_set_event_base(cfg, base), DKV_OK);
+	ck_assert_int_eq(dkv_open(cfg, &c.db), DKV_OK);
+	dkv_config_free(cfg);
+	ev = evtimer_new(base, close_on_loop_timer, &c);
+	ck_assert_ptr_nonnull(ev);
+	ck_assert_int_eq(evtimer_add(ev, &now), 0);
+	ck_assert_int_ne(event_base_loop(base, EVLOOP_ONCE), -1);
+	ck_assert_msg(c.started, "cannot start a thread");
+	pthread_join(c.other, NULL);
+	ck_assert_msg(c.put == DKV_ECLOSED || c.put == DKV_OK, "the waiting put returned %d (%s)",
+	              c.put, dkv_strerror(c.put));
+	ck_assert_ptr_null(c.db);
+	event_free(ev);
+	event_base_free(base);
+}
+END_TEST
+
 START_TEST(test_attach_sync_calls_from_another_thread_work)
 {
 	struct timeval now = {0, 0};
@@ -934,6 +998,7 @@ async_suite(void)
 	tcase_add_test(tc, test_set_event_base_null_config_is_einval);
 	tcase_add_test(tc, test_attach_callbacks_run_on_the_loop_thread);
 	tcase_add_test(tc, test_attach_sync_calls_from_another_thread_work);
+	tcase_add_test(tc, test_attach_close_on_the_loop_ends_waiting_sync_calls);
 	tcase_add_test(tc, test_attach_close_runs_queued_callbacks_and_refuses_new_ops);
 	tcase_add_test(tc, test_attach_close_from_an_event_of_the_running_loop);
 	tcase_add_test(tc, test_attach_close_from_another_thread_while_loop_runs);

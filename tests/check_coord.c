@@ -206,7 +206,8 @@ START_TEST(test_a_dead_applier_is_replaced_and_dead_replicas_count_as_failed)
 	sends(&c);
 	coord_peer_down(&c, 1); /* not the applier, not asked yet */
 	coord_peer_down(&c, 0);
-	ck_assert(c.answered && c.result == DKV_EUNAVAILABLE && c.finished);
+	/* the dead applier may have written it: not "nothing was written" */
+	ck_assert(c.answered && c.result == DKV_ETIMEDOUT && c.finished);
 	coord_free(&c);
 }
 END_TEST

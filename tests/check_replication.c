@@ -433,6 +433,37 @@ START_TEST(test_async_operations_are_replicated)
 }
 END_TEST
 
+/* A replica closing while others keep writing to it (its writes on the
+ * workers): nothing it is sent after it starts closing may reach its
+ * worker pool, which is going away (ASan and valgrind watch this). */
+START_TEST(test_a_replica_closes_under_write_load)
+{
+	struct cluster c;
+	struct async_count ac = {.errors = 0};
+	const unsigned n = 300;
+
+	start_replicated_sync(&c, 3, "1");
+	tu_counter_init(&ac.done);
+	for (unsigned k = 0; k < n; k++) {
+		char key[16];
+
+		snprintf(key, sizeof(key), "w%u", k);
+		ck_assert_int_eq(dkv_put_async(c.db[k % 2], key, strlen(key), "val", 3, NULL, NULL,
+		                               async_put_done, &ac),
+		                 DKV_OK);
+		if (k == n / 3) {
+			dkv_close(c.db[2]);
+			c.db[2] = NULL;
+		}
+	}
+	/* every put ends: acknowledged by 2 of 3, or failed as the replica
+	 * went away under it */
+	ck_assert_uint_eq(tu_counter_wait(&ac.done, n, 30), n);
+	tu_counter_destroy(&ac.done);
+	stop_cluster(&c);
+}
+END_TEST
+
 static void
 closed_done(int err, void *arg)
 {
@@ -642,6 +673,7 @@ main(void)
 	tcase_add_test(tc, test_deletes_are_replicated_tombstones);
 	tcase_add_test(tc, test_async_operations_are_replicated);
 	tcase_add_test(tc, test_close_fails_waiting_operations);
+	tcase_add_test(tc, test_a_replica_closes_under_write_load);
 	tcase_add_test(tc, test_lww_keeps_the_newest_write_everywhere);
 	tcase_add_test(tc, test_a_delayed_link_slows_but_does_not_fail);
 	tcase_add_test(tc, test_levels_count_replicas_per_datacenter);

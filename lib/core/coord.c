@@ -197,6 +197,15 @@ coord_target_of(const struct coord *c, const struct actor *id)
 	return -1;
 }
 
+/* The error for a level that can no longer be met without a replica's
+ * own error to give: nothing was written (DKV_EUNAVAILABLE) holds for a
+ * read, but a write that went out may have reached some replicas. */
+static int
+lost_level(const struct coord *c)
+{
+	return c->kind == COORD_GET ? DKV_EUNAVAILABLE : DKV_ETIMEDOUT;
+}
+
 /* After an answer: is the caller answered, is the operation over? */
 static void
 progress(struct coord *c, int failure)
@@ -205,7 +214,7 @@ progress(struct coord *c, int failure)
 		if (quorum_met(&c->q, c->dc_of, mark(c, is_done), c->n))
 			answer(c, DKV_OK);
 		else if (!quorum_possible(&c->q, c->dc_of, mark(c, is_hopeful), c->n))
-			answer(c, failure != DKV_OK ? failure : DKV_EUNAVAILABLE);
+			answer(c, failure != DKV_OK ? failure : lost_level(c));
 	}
 }
 
@@ -221,6 +230,15 @@ coord_applied(struct coord *c, uint32_t i, int status, const void *obj, size_t l
 {
 	if (!expecting(c, i) || c->kind == COORD_GET || i != c->applier || c->obj != NULL)
 		return;
+	if (status == DKV_OK) {
+		struct object check;
+
+		/* what the others will merge must be an object */
+		if (obj == NULL || object_decode(&check, obj, len) != DKV_OK)
+			status = DKV_EIO;
+		else
+			object_free(&check);
+	}
 	if (status == DKV_OK) {
 		c->obj = mem_alloc(len ? len : 1);
 		if (c->obj == NULL)
@@ -372,11 +390,13 @@ coord_peer_down(struct coord *c, uint32_t i)
 	c->t[i].state = T_FAILED;
 	if (c->kind != COORD_GET && i == c->applier && c->obj == NULL) {
 		c->applier = choose_applier(c);
-		if (c->applier < c->n) {
+		if (c->applier < c->n &&
+		    quorum_possible(&c->q, c->dc_of, mark(c, is_hopeful), c->n)) {
 			act(c, CS_APPLY, c->applier);
 			return;
 		}
-		answer(c, DKV_EUNAVAILABLE);
+		/* the dead applier may have written it */
+		answer(c, lost_level(c));
 		c->finished = true;
 		return;
 	}

@@ -34,7 +34,9 @@
  *   have reached some replicas); at the deadline the operation ends.
  * Failures: a replica that answers an error counts against the level; when
  *   the level can no longer be met the caller gets that error (DKV_EIO,
- *   DKV_ETOOBIG...) at once. A replica the failure detector convicts while
+ *   DKV_ETOOBIG...) at once, or without one DKV_EUNAVAILABLE for a read and
+ *   DKV_ETIMEDOUT for a write (it went out: it may have reached some
+ *   replicas, and DKV_EUNAVAILABLE promises it did not). A replica the failure detector convicts while
  *   it is awaited counts as failed too, and an applier that dies before
  *   answering is replaced by the next live replica (the first might still
  *   have applied the write: then two versions of it from one writer may

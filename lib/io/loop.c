@@ -160,6 +160,13 @@ on_call(struct mb_msg *m)
 }
 
 void
+loop_run_pending(struct loop *l)
+{
+	if (loop_on_thread(l))
+		mailbox_drain(&l->mb);
+}
+
+void
 loop_call(struct loop *l, void (*fn)(void *arg), void *arg)
 {
 	struct call c = {.fn = fn, .arg = arg, .l = l, .done = false};

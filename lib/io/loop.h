@@ -21,6 +21,9 @@ int loop_open(struct event_base *attach, const struct logger *log, struct loop *
 /* Queues m to run on the loop thread. */
 void loop_post(struct loop *l, struct mb_msg *m);
 bool loop_on_thread(const struct loop *l);
+/* On the loop thread: runs what is queued in the mailbox now (for a
+ * caller that waits on the loop thread for work that needs the loop). */
+void loop_run_pending(struct loop *l);
 bool loop_is_attached(const struct loop *l);
 struct event_base *loop_base(const struct loop *l);
 /* Runs fn(arg) on the loop thread and waits for it (directly when called
