@@ -400,6 +400,22 @@ async_get_done(int err, dkv_result_t *res, void *arg)
 	tu_counter_add(&ac->done, 1);
 }
 
+/* Async puts of keys PREFIX<from>..PREFIX<to - 1> through peers 0 to
+ * writers - 1 in turn, counted in ac. */
+static void
+put_async_keys(struct cluster *c, const char *prefix, unsigned from, unsigned to,
+               unsigned writers, struct async_count *ac)
+{
+	for (unsigned k = from; k < to; k++) {
+		char key[16];
+
+		snprintf(key, sizeof(key), "%s%u", prefix, k);
+		ck_assert_int_eq(dkv_put_async(c->db[k % writers], key, strlen(key), "val", 3, NULL,
+		                               NULL, async_put_done, ac),
+		                 DKV_OK);
+	}
+}
+
 START_TEST(test_async_operations_are_replicated)
 {
 	struct cluster c;
@@ -409,14 +425,7 @@ START_TEST(test_async_operations_are_replicated)
 	/* replica writes on the worker threads, each fsynced */
 	start_replicated_sync(&c, 3, "1");
 	tu_counter_init(&ac.done);
-	for (unsigned k = 0; k < n; k++) {
-		char key[16];
-
-		snprintf(key, sizeof(key), "a%u", k);
-		ck_assert_int_eq(dkv_put_async(c.db[k % 3], key, strlen(key), "val", 3, NULL, NULL,
-		                               async_put_done, &ac),
-		                 DKV_OK);
-	}
+	put_async_keys(&c, "a", 0, n, 3, &ac);
 	ck_assert_uint_eq(tu_counter_wait(&ac.done, n, 20), n);
 	ck_assert_int_eq(ac.errors, 0);
 	for (unsigned k = 0; k < n; k++) {
@@ -444,18 +453,10 @@ START_TEST(test_a_replica_closes_under_write_load)
 
 	start_replicated_sync(&c, 3, "1");
 	tu_counter_init(&ac.done);
-	for (unsigned k = 0; k < n; k++) {
-		char key[16];
-
-		snprintf(key, sizeof(key), "w%u", k);
-		ck_assert_int_eq(dkv_put_async(c.db[k % 2], key, strlen(key), "val", 3, NULL, NULL,
-		                               async_put_done, &ac),
-		                 DKV_OK);
-		if (k == n / 3) {
-			dkv_close(c.db[2]);
-			c.db[2] = NULL;
-		}
-	}
+	put_async_keys(&c, "w", 0, n / 3 + 1, 2, &ac);
+	dkv_close(c.db[2]);
+	c.db[2] = NULL;
+	put_async_keys(&c, "w", n / 3 + 1, n, 2, &ac);
 	/* every put ends: acknowledged by 2 of 3, or failed as the replica
 	 * went away under it */
 	ck_assert_uint_eq(tu_counter_wait(&ac.done, n, 30), n);

@@ -230,10 +230,11 @@ coord_applied(struct coord *c, uint32_t i, int status, const void *obj, size_t l
 {
 	if (!expecting(c, i) || c->kind == COORD_GET || i != c->applier || c->obj != NULL)
 		return;
-	if (status == DKV_OK) {
+	if (status == DKV_OK && !c->t[i].local) {
 		struct object check;
 
-		/* what the others will merge must be an object */
+		/* what the others will merge must be an object (this peer's
+		 * own replica encoded it itself) */
 		if (obj == NULL || object_decode(&check, obj, len) != DKV_OK)
 			status = DKV_EIO;
 		else

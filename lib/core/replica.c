@@ -94,6 +94,32 @@ replica_read_raw(const struct replica *r, const void *key, size_t klen, struct t
 	return err;
 }
 
+/* Encodes o into stack (OBJECT_STACK bytes) when it fits, else into a new
+ * buffer; *enc is one or the other (release with encoded_free). An
+ * object past max_object_bytes, or one that cannot be encoded, is
+ * DKV_ETOOBIG. */
+static int
+encode_object(const struct replica *r, struct object *o, uint8_t *stack, uint8_t **enc,
+              size_t *size)
+{
+	*size = object_encoded_size(o);
+	*enc = NULL;
+	if (*size == 0 || *size > r->max_object_bytes)
+		return DKV_ETOOBIG;
+	*enc = *size <= OBJECT_STACK ? stack : mem_alloc(*size);
+	if (*enc == NULL)
+		return DKV_ENOMEM;
+	object_encode(o, *enc);
+	return DKV_OK;
+}
+
+static void
+encoded_free(uint8_t *enc, const uint8_t *stack)
+{
+	if (enc != stack)
+		mem_free(enc);
+}
+
 /* Hands the encoded object to the caller who asked for it. */
 static int
 give_object(const uint8_t *enc, size_t size, uint8_t **obj, size_t *len)
@@ -134,13 +160,8 @@ replica_apply(const struct replica *r, const struct replica_write *w, uint8_t **
 	if (err == DKV_ENOTFOUND) {
 		if (w->tombstone && w->ctx == NULL) {
 			/* nothing held, nothing to delete */
-			size = object_encoded_size(&o);
-			enc = size <= sizeof(stack) ? stack : NULL;
-			err = enc != NULL ? DKV_OK : DKV_ENOMEM;
-			if (err == DKV_OK) {
-				object_encode(&o, enc);
+			if ((err = encode_object(r, &o, stack, &enc, &size)) == DKV_OK)
 				err = give_object(enc, size, obj, len);
-			}
 			goto out;
 		}
 		err = DKV_OK;
@@ -164,26 +185,14 @@ replica_apply(const struct replica *r, const struct replica_write *w, uint8_t **
 	p.vlen = w->tombstone ? 0 : (uint32_t)w->vlen;
 	p.mode = r->mode;
 	p.max_siblings = r->max_siblings;
-	if ((err = object_put(&o, &p)) != DKV_OK)
+	if ((err = object_put(&o, &p)) != DKV_OK ||
+	    (err = encode_object(r, &o, stack, &enc, &size)) != DKV_OK)
 		goto out;
-
-	size = object_encoded_size(&o);
-	if (size > r->max_object_bytes) {
-		err = DKV_ETOOBIG;
-		goto out;
-	}
-	enc = size <= sizeof(stack) ? stack : mem_alloc(size);
-	if (enc == NULL) {
-		err = DKV_ENOMEM;
-		goto out;
-	}
-	object_encode(&o, enc);
 	err = store_put(r->store, kb.p, kb.len, enc, size, r->sync_writes);
 	if (err == DKV_OK)
 		err = give_object(enc, size, obj, len);
 out:
-	if (enc != stack)
-		mem_free(enc);
+	encoded_free(enc, stack);
 	object_free(&o);
 	vv_free(&held);
 	store_free_value(r->store, raw);
@@ -210,32 +219,20 @@ replica_store(const struct replica *r, const void *key, size_t klen, struct toke
 		return err;
 	}
 	err = read_at(r, &kb, &raw, &held, &rawlen);
-	if (err == DKV_ENOTFOUND) {
+	if (err == DKV_ENOTFOUND)
 		err = DKV_OK;
-	}
 	if (err != DKV_OK || (raw == NULL && object_is_empty(&in)))
 		goto out;
-	if ((err = object_merge(&held, &in, r->mode)) != DKV_OK)
+	if ((err = object_merge(&held, &in, r->mode)) != DKV_OK ||
+	    (err = encode_object(r, &held, stack, &enc, &size)) != DKV_OK)
 		goto out;
-	size = object_encoded_size(&held);
-	if (size == 0 || size > r->max_object_bytes) {
-		err = DKV_ETOOBIG;
-		goto out;
-	}
-	enc = size <= sizeof(stack) ? stack : mem_alloc(size);
-	if (enc == NULL) {
-		err = DKV_ENOMEM;
-		goto out;
-	}
-	object_encode(&held, enc);
 	/* the merge changed nothing: no write (read repair of an equal copy,
 	 * a duplicated STORE) */
 	if (raw != NULL && size == rawlen && memcmp(enc, raw, size) == 0)
 		goto out;
 	err = store_put(r->store, kb.p, kb.len, enc, size, r->sync_writes);
 out:
-	if (enc != stack)
-		mem_free(enc);
+	encoded_free(enc, stack);
 	object_free(&held);
 	object_free(&in);
 	store_free_value(r->store, raw);
