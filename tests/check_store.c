@@ -53,6 +53,53 @@ open_leveldb(const char *path)
 }
 
 /* The same contract for both implementations. */
+struct scan_seen {
+	char keys[8][8];
+	unsigned n, stop_after;
+};
+
+static int
+scan_collect(const void *k, size_t klen, const void *v, size_t vlen, void *arg)
+{
+	struct scan_seen *seen = arg;
+
+	ck_assert_uint_lt(klen, sizeof(seen->keys[0]));
+	ck_assert_uint_eq(vlen, 1);
+	ck_assert_int_eq(((const char *)v)[0], ((const char *)k)[klen - 1]);
+	memcpy(seen->keys[seen->n], k, klen);
+	seen->keys[seen->n][klen] = '\0';
+	seen->n++;
+	return seen->n == seen->stop_after;
+}
+
+/* Range scans: [start, limit) in key order, stopping when asked. */
+static void
+exercise_scan(struct store *s)
+{
+	static const char *const keys[] = {"a1", "b2", "b3", "b34", "c5"};
+	struct scan_seen seen;
+
+	for (unsigned i = 0; i < 5; i++)
+		ck_assert_int_eq(store_put(s, keys[i], strlen(keys[i]), keys[i] + strlen(keys[i]) - 1, 1,
+		                           false), DKV_OK);
+	memset(&seen, 0, sizeof(seen));
+	ck_assert_int_eq(store_scan(s, "b", 1, "c", 1, scan_collect, &seen), DKV_OK);
+	ck_assert_uint_eq(seen.n, 3);
+	ck_assert_str_eq(seen.keys[0], "b2");
+	ck_assert_str_eq(seen.keys[1], "b3");
+	ck_assert_str_eq(seen.keys[2], "b34");
+	memset(&seen, 0, sizeof(seen));
+	ck_assert_int_eq(store_scan(s, "b3", 2, "b34", 3, scan_collect, &seen), DKV_OK);
+	ck_assert_uint_eq(seen.n, 1); /* the limit itself is left out */
+	memset(&seen, 0, sizeof(seen));
+	seen.stop_after = 2;
+	ck_assert_int_eq(store_scan(s, "", 0, NULL, 0, scan_collect, &seen), DKV_OK);
+	ck_assert_uint_eq(seen.n, 2);
+	ck_assert_str_eq(seen.keys[1], "b2");
+	for (unsigned i = 0; i < 5; i++)
+		ck_assert_int_eq(store_del(s, keys[i], strlen(keys[i]), false), DKV_OK);
+}
+
 static void
 exercise_store(struct store *s)
 {
@@ -79,6 +126,7 @@ exercise_store(struct store *s)
 	ck_assert_int_eq(store_meta_get(s, "node_id", meta, sizeof(meta)), DKV_OK);
 	ck_assert_str_eq(meta, "n-1");
 	ck_assert_int_eq(store_meta_get(s, "node_id", meta, 3), DKV_EIO); /* too small */
+	exercise_scan(s);
 }
 
 START_TEST(test_mem_store_contract)

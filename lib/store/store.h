@@ -7,7 +7,7 @@
  * either to inject faults. One keyspace is split into namespaces by the
  * first key byte:
  *   'o' | token (16 bytes, big-endian) | user key  → versioned object
- *   'h' ...                                        → hints (later)
+ *   'h' | intended peer (u8 len + id) | token | user key → hint (hint.h)
  *   'm' | name                                     → metadata
  * Objects sort in ring order, so a token range is one contiguous scan.
  */
@@ -34,6 +34,14 @@ struct store_ops {
 	           size_t vlen, bool sync);
 	int (*del)(struct store *s, const void *k, size_t klen, bool sync);
 	uint64_t (*approx_bytes)(struct store *s);
+	/* Calls fn for each record with start <= key < limit in key order
+	 * (limit NULL: to the end) until fn returns non-zero; the bytes are
+	 * valid during the call only, and fn must not call the store. A
+	 * consistent snapshot as of the call. DKV_OK, DKV_ENOMEM, DKV_EIO. */
+	int (*scan)(struct store *s, const void *start, size_t slen, const void *limit,
+	            size_t llen, int (*fn)(const void *k, size_t klen, const void *v, size_t vlen,
+	                                   void *arg),
+	            void *arg);
 	/* Must not need the store: results free values after close. */
 	void (*free_value)(void *val);
 	void (*close)(struct store *s);
@@ -73,6 +81,15 @@ static inline int
 store_del(struct store *s, const void *k, size_t klen, bool sync)
 {
 	return s->ops->del(s, k, klen, sync);
+}
+
+typedef int (*store_scan_fn)(const void *k, size_t klen, const void *v, size_t vlen, void *arg);
+
+static inline int
+store_scan(struct store *s, const void *start, size_t slen, const void *limit, size_t llen,
+           store_scan_fn fn, void *arg)
+{
+	return s->ops->scan(s, start, slen, limit, llen, fn, arg);
 }
 
 static inline void

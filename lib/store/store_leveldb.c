@@ -88,6 +88,50 @@ ldb_approx_bytes(struct store *s)
 	return size;
 }
 
+static int
+ldb_scan(struct store *s, const void *start, size_t slen, const void *limit, size_t llen,
+         int (*fn)(const void *k, size_t klen, const void *v, size_t vlen, void *arg), void *arg)
+{
+	struct store_leveldb *l = (struct store_leveldb *)s;
+	leveldb_readoptions_t *ro = leveldb_readoptions_create();
+	const leveldb_snapshot_t *snap;
+	leveldb_iterator_t *it;
+	char *errptr = NULL;
+	int err = DKV_OK;
+
+	if (ro == NULL)
+		return DKV_ENOMEM;
+	snap = leveldb_create_snapshot(l->db);
+	leveldb_readoptions_set_snapshot(ro, snap);
+	leveldb_readoptions_set_verify_checksums(ro, 0);
+	leveldb_readoptions_set_fill_cache(ro, 0); /* a scan must not evict the hot set */
+	it = leveldb_create_iterator(l->db, ro);
+	for (leveldb_iter_seek(it, start, slen); leveldb_iter_valid(it); leveldb_iter_next(it)) {
+		size_t klen, vlen;
+		const char *k = leveldb_iter_key(it, &klen);
+		const char *v = leveldb_iter_value(it, &vlen);
+
+		if (limit != NULL) {
+			size_t n = klen < llen ? klen : llen;
+			int c = memcmp(k, limit, n);
+
+			if (c > 0 || (c == 0 && klen >= llen))
+				break;
+		}
+		if (fn(k, klen, v, vlen, arg) != 0)
+			break;
+	}
+	leveldb_iter_get_error(it, &errptr);
+	if (errptr != NULL) {
+		leveldb_free(errptr);
+		err = DKV_EIO;
+	}
+	leveldb_iter_destroy(it);
+	leveldb_release_snapshot(l->db, snap);
+	leveldb_readoptions_destroy(ro);
+	return err;
+}
+
 static void
 ldb_free_value(void *val)
 {
@@ -121,6 +165,7 @@ static const struct store_ops leveldb_ops = {
 	.put = ldb_put,
 	.del = ldb_del,
 	.approx_bytes = ldb_approx_bytes,
+	.scan = ldb_scan,
 	.free_value = ldb_free_value,
 	.close = ldb_close,
 };

@@ -160,6 +160,36 @@ mem_approx_bytes(struct store *s)
 	return n;
 }
 
+static int
+bytes_cmp(const void *a, size_t alen, const void *b, size_t blen)
+{
+	size_t n = alen < blen ? alen : blen;
+	int c = memcmp(a, b, n);
+
+	if (c != 0)
+		return c;
+	return alen < blen ? -1 : alen > blen;
+}
+
+static int
+mem_scan(struct store *s, const void *start, size_t slen, const void *limit, size_t llen,
+         int (*fn)(const void *k, size_t klen, const void *v, size_t vlen, void *arg), void *arg)
+{
+	struct store_mem *m = (struct store_mem *)s;
+	struct mem_entry probe = {.klen = slen, .key = (uint8_t *)(uintptr_t)start};
+	struct mem_entry *e;
+
+	pthread_mutex_lock(&m->lock);
+	for (e = RB_NFIND(mem_tree, &m->tree, &probe); e != NULL; e = RB_NEXT(mem_tree, &m->tree, e)) {
+		if (limit != NULL && bytes_cmp(e->key, e->klen, limit, llen) >= 0)
+			break;
+		if (fn(e->key, e->klen, e->val, e->vlen, arg) != 0)
+			break;
+	}
+	pthread_mutex_unlock(&m->lock);
+	return DKV_OK;
+}
+
 static void
 mem_free_value(void *val)
 {
@@ -185,6 +215,7 @@ static const struct store_ops mem_ops = {
 	.put = mem_put,
 	.del = mem_del,
 	.approx_bytes = mem_approx_bytes,
+	.scan = mem_scan,
 	.free_value = mem_free_value,
 	.close = mem_close,
 };
