@@ -1,0 +1,294 @@
+/*
+ * Merkle trees for anti-entropy (see merkle.h). Token arithmetic uses the
+ * compiler's unsigned 128-bit integers, mod 2^128 like the ring itself;
+ * leaf placement is exact integer arithmetic, so every peer agrees on it.
+ */
+#include "config.h"
+
+#include <assert.h>
+#include <string.h>
+
+#include <murmurhash.h>
+
+#include "libdkv/dkv.h"
+#include "core/bytes.h"
+#include "core/merkle.h"
+#include "util/alloc.h"
+
+typedef unsigned __int128 u128;
+
+/* "mrkl": keeps entry hashes apart from tokens (seed 0) and hint
+ * fingerprints. */
+#define MERKLE_SEED 0x6d726b6cu
+
+static u128
+to_u128(struct token t)
+{
+	return ((u128)t.hi << 64) | t.lo;
+}
+
+static struct token
+from_u128(u128 v)
+{
+	struct token t = {(uint64_t)(v >> 64), (uint64_t)v};
+
+	return t;
+}
+
+static bool
+whole_ring(const struct merkle *m)
+{
+	return token_cmp(m->lo, m->hi) == 0;
+}
+
+/* The span hi - lo; 0 stands for 2^128 (whole ring). */
+static u128
+span_of(const struct merkle *m)
+{
+	return to_u128(m->hi) - to_u128(m->lo);
+}
+
+static size_t
+heap_slot(unsigned level, uint32_t index)
+{
+	return ((size_t)1 << level) + index;
+}
+
+int
+merkle_init(struct merkle *m, struct token lo, struct token hi, unsigned depth)
+{
+	memset(m, 0, sizeof(*m));
+	if (depth < MERKLE_MIN_DEPTH || depth > MERKLE_MAX_DEPTH)
+		return DKV_EINVAL;
+	m->nodes = mem_calloc((size_t)2 << depth, sizeof(*m->nodes));
+	if (m->nodes == NULL)
+		return DKV_ENOMEM;
+	m->lo = lo;
+	m->hi = hi;
+	m->depth = depth;
+	return DKV_OK;
+}
+
+void
+merkle_free(struct merkle *m)
+{
+	if (m == NULL)
+		return;
+	mem_free(m->nodes);
+	m->nodes = NULL;
+}
+
+void
+merkle_clear(struct merkle *m)
+{
+	memset(m->nodes, 0, ((size_t)2 << m->depth) * sizeof(*m->nodes));
+}
+
+bool
+merkle_contains(const struct merkle *m, struct token t)
+{
+	u128 offset = to_u128(t) - to_u128(m->lo) - 1;
+
+	return whole_ring(m) || offset < span_of(m);
+}
+
+uint32_t
+merkle_leaf_of(const struct merkle *m, struct token t)
+{
+	u128 offset = to_u128(t) - to_u128(m->lo) - 1;
+	u128 span = span_of(m), rem = offset;
+	uint32_t leaf = 0;
+
+	assert(merkle_contains(m, t));
+	if (span == 0)
+		return (uint32_t)(offset >> (128 - m->depth));
+	/*
+	 * floor(offset * 2^D / span) by binary long division, one quotient
+	 * bit per level: rem < span throughout. Doubling rem may carry out
+	 * of 128 bits; the true 2*rem is then >= 2^128 > span, the bit is 1,
+	 * and 2*rem - span (< span) comes out right modulo 2^128.
+	 */
+	for (unsigned i = 0; i < m->depth; i++) {
+		bool carry = (rem >> 127) != 0;
+
+		rem <<= 1;
+		leaf <<= 1;
+		if (carry || rem >= span) {
+			rem -= span;
+			leaf |= 1;
+		}
+	}
+	return leaf;
+}
+
+/* Offset at which leaf i (0..2^D) starts: ceil(i * span / 2^D), computed
+ * as i*q + ceil(i*r / 2^D) with span = q*2^D + r, so nothing overflows. */
+static u128
+leaf_start(const struct merkle *m, uint64_t i)
+{
+	u128 span = span_of(m), q;
+	uint64_t r, mask = ((uint64_t)1 << m->depth) - 1;
+
+	if (span == 0) {
+		q = (u128)1 << (128 - m->depth);
+		r = 0;
+	} else {
+		q = span >> m->depth;
+		r = (uint64_t)span & mask;
+	}
+	/* i <= 2^16 and r < 2^16, so i*r fits easily */
+	return (u128)i * q + ((i * r + mask) >> m->depth);
+}
+
+void
+merkle_leaf_bounds(const struct merkle *m, uint32_t leaf, struct token *lo, struct token *hi)
+{
+	u128 base = to_u128(m->lo);
+
+	assert(leaf < (uint32_t)1 << m->depth);
+	/* offsets [start(i), start(i+1)) are tokens (lo + start(i), lo + start(i+1)] */
+	*lo = from_u128(base + leaf_start(m, leaf));
+	*hi = from_u128(base + leaf_start(m, (uint64_t)leaf + 1));
+}
+
+static void
+hash_bytes(const void *p, size_t len, uint64_t out[2])
+{
+	/* Keys and encoded objects are bounded by the configured limits,
+	 * far below 4 GiB, so the length never truncates. */
+	lmmh_x64_128(p, (unsigned int)len, MERKLE_SEED, out);
+}
+
+struct merkle_hash
+merkle_entry_hash(const void *key, size_t klen, const void *obj, size_t olen)
+{
+	/*
+	 * libmurmurhash has no streaming interface, so rather than copy key
+	 * and object into one buffer (an allocation that could fail) we hash
+	 * each part and then the fixed-size record
+	 *   u64 klen | H(key) | u64 olen | H(obj)
+	 * whose lengths keep every (key, object) split distinct.
+	 */
+	uint8_t buf[2 * (8 + 16)];
+	struct wr w = {buf, 0};
+	uint64_t hk[2], ho[2], h[2];
+	struct merkle_hash out;
+
+	hash_bytes(key, klen, hk);
+	hash_bytes(obj, olen, ho);
+	wr_u64(&w, (uint64_t)klen);
+	wr_u64(&w, hk[0]);
+	wr_u64(&w, hk[1]);
+	wr_u64(&w, (uint64_t)olen);
+	wr_u64(&w, ho[0]);
+	wr_u64(&w, ho[1]);
+	assert(w.len == sizeof(buf));
+	hash_bytes(buf, w.len, h);
+	out.a = h[0];
+	out.b = h[1];
+	return out;
+}
+
+int
+merkle_update(struct merkle *m, struct token t, const struct merkle_hash *old,
+              const struct merkle_hash *new)
+{
+	struct merkle_hash delta = {0, 0};
+	size_t slot;
+
+	if (!merkle_contains(m, t))
+		return DKV_EINVAL;
+	if (old != NULL) {
+		delta.a ^= old->a;
+		delta.b ^= old->b;
+	}
+	if (new != NULL) {
+		delta.a ^= new->a;
+		delta.b ^= new->b;
+	}
+	for (slot = heap_slot(m->depth, merkle_leaf_of(m, t)); slot >= 1; slot >>= 1) {
+		m->nodes[slot].a ^= delta.a;
+		m->nodes[slot].b ^= delta.b;
+	}
+	return DKV_OK;
+}
+
+bool
+merkle_node_valid(const struct merkle *m, unsigned level, uint32_t index)
+{
+	return level <= m->depth && index < (uint32_t)1 << level;
+}
+
+struct merkle_hash
+merkle_node(const struct merkle *m, unsigned level, uint32_t index)
+{
+	assert(merkle_node_valid(m, level, index));
+	return m->nodes[heap_slot(level, index)];
+}
+
+struct merkle_hash
+merkle_root(const struct merkle *m)
+{
+	return m->nodes[1];
+}
+
+bool
+merkle_hash_eq(struct merkle_hash a, struct merkle_hash b)
+{
+	return a.a == b.a && a.b == b.b;
+}
+
+/* A peer's node list: level in the tree, indexes strictly increasing and
+ * in range (so n <= 2^level and there are no duplicates). */
+static bool
+node_list_valid(const struct merkle *m, unsigned level, const uint32_t *idx, uint32_t n)
+{
+	if (level > m->depth)
+		return false;
+	for (uint32_t i = 0; i < n; i++) {
+		if (idx[i] >= (uint32_t)1 << level)
+			return false;
+		if (i > 0 && idx[i] <= idx[i - 1])
+			return false;
+	}
+	return true;
+}
+
+int
+merkle_diff(const struct merkle *m, unsigned level, const uint32_t *idx,
+            const struct merkle_hash *hash, uint32_t n, uint32_t *out)
+{
+	int count = 0;
+
+	if (!node_list_valid(m, level, idx, n))
+		return DKV_EINVAL;
+	for (uint32_t i = 0; i < n; i++)
+		if (!merkle_hash_eq(m->nodes[heap_slot(level, idx[i])], hash[i]))
+			out[count++] = idx[i];
+	return count;
+}
+
+int
+merkle_descend(const struct merkle *m, unsigned level, const uint32_t *idx, uint32_t n,
+               unsigned step, unsigned *out_level, uint32_t *out, size_t max)
+{
+	unsigned down;
+	uint64_t total;
+	size_t k = 0;
+
+	if (step == 0 || level >= m->depth || !node_list_valid(m, level, idx, n))
+		return DKV_EINVAL;
+	down = step < m->depth - level ? step : m->depth - level;
+	/* n <= 2^level, so total <= 2^depth <= 2^16 */
+	total = (uint64_t)n << down;
+	if (total > max)
+		return DKV_ETOOBIG;
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t first = idx[i] << down;
+
+		for (uint32_t j = 0; j < (uint32_t)1 << down; j++)
+			out[k++] = first + j;
+	}
+	*out_level = level + down;
+	return (int)k;
+}
