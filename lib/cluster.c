@@ -849,15 +849,31 @@ cluster_send(struct cluster *c, const char *addr, uint8_t *frame, size_t len)
 	transport_send(c->tr, addr, frame, len);
 }
 
-uint32_t
-cluster_replicas(struct cluster *c, struct token t, struct coord_replica *out, uint32_t max,
-                 uint32_t *ndcs, uint32_t *local_dc)
+static void
+describe_peer(struct cluster *c, uint32_t peer, struct coord_replica *out)
 {
-	uint32_t idx[RING_MAX_REPLICAS], n, k;
+	const struct member *self = &c->g.members[0];
+	const struct actor *id = &c->ring_ids[peer];
+	const struct member *m = gossip_find(&c->g, id);
+
+	memset(out, 0, sizeof(*out));
+	out->id = *id;
+	out->addr = m != NULL ? m->st.addr : "";
+	out->dc = (uint8_t)c->ring.peer_dc[peer];
+	out->local = m == self;
+	out->up = m != NULL && (m->up || m == self);
+}
+
+uint32_t
+cluster_replicas(struct cluster *c, struct token t, bool fallbacks, struct coord_replica *out,
+                 uint32_t max, uint32_t *nprimary, uint32_t *ndcs, uint32_t *local_dc)
+{
+	uint32_t idx[RING_MAX_REPLICAS], fb[RING_MAX_REPLICAS], n, k, down = 0, nfb, total;
 	const struct member *self = &c->g.members[0];
 
 	*ndcs = 0;
 	*local_dc = 0;
+	*nprimary = 0;
 	if (c->ring.n == 0)
 		return 0;
 	if (max > RING_MAX_REPLICAS)
@@ -869,14 +885,39 @@ cluster_replicas(struct cluster *c, struct token t, struct coord_replica *out, u
 		if (strcmp(c->ring.dcs[k], self->st.dc) == 0)
 			*local_dc = k;
 	for (k = 0; k < n; k++) {
-		const struct actor *id = &c->ring_ids[idx[k]];
-		const struct member *m = gossip_find(&c->g, id);
+		describe_peer(c, idx[k], &out[k]);
+		down += !out[k].up;
+	}
+	*nprimary = n;
+	total = n;
+	if (!fallbacks || down == 0 || n >= max)
+		return n;
+	/* Sloppy quorum: the live peers next along the ring stand in for
+	 * the down replicas; a few spare ones in case another dies too. */
+	nfb = ring_fallbacks(&c->ring, t, idx, n, fb, max - n);
+	for (k = 0; k < nfb && total < max && total - n < 2 * down; k++) {
+		describe_peer(c, fb[k], &out[total]);
+		if (!out[total].up)
+			continue;
+		out[total].fallback = true;
+		total++;
+	}
+	return total;
+}
 
-		out[k].id = *id;
-		out[k].addr = m != NULL ? m->st.addr : "";
-		out[k].dc = (uint8_t)c->ring.peer_dc[idx[k]];
-		out[k].local = m == self;
-		out[k].up = m != NULL && (m->up || m == self);
+uint32_t
+cluster_live_storage(struct cluster *c, struct cluster_peer *out, uint32_t max)
+{
+	uint32_t n = 0;
+
+	for (uint32_t i = 1; i < c->g.n && n < max; i++) {
+		const struct member *m = &c->g.members[i];
+
+		if (!m->up || m->st.role != PEER_STORAGE || m->st.status == STATUS_LEFT)
+			continue;
+		out[n].id = m->st.id;
+		strlcpy(out[n].addr, m->st.addr, sizeof(out[n].addr));
+		n++;
 	}
 	return n;
 }

@@ -11,12 +11,14 @@
 #ifndef DKV_CLUSTER_H
 #define DKV_CLUSTER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "libdkv/dkv.h"
 #include "core/coord.h"
 #include "core/token.h"
+#include "core/wire.h"
 
 struct dkv;
 struct cluster;
@@ -41,11 +43,22 @@ int cluster_fault(struct cluster *c, struct loop *l, const char *id, unsigned fl
 struct repl *cluster_repl(struct cluster *c);
 /* Sends a whole frame to the peer listening at addr (takes the frame). */
 void cluster_send(struct cluster *c, const char *addr, uint8_t *frame, size_t len);
-/* The replicas of token t in preference order, with their datacenter
- * indexes (< *ndcs) and liveness; *local_dc is this peer's datacenter
- * (*ndcs when it holds no replica). 0 when the ring is empty. The
+/* The replicas of token t in preference order (*nprimary of them), with
+ * their datacenter indexes (< *ndcs) and liveness; *local_dc is this
+ * peer's datacenter (*ndcs when it holds no replica). With fallbacks, when
+ * some replicas are down, live peers next along the ring follow them
+ * (marked fallback, up to two per down replica): sloppy quorum's stand-ins.
+ * Returns how many entries in all; 0 when the ring is empty. The
  * addresses are valid until the loop next runs gossip. */
-uint32_t cluster_replicas(struct cluster *c, struct token t, struct coord_replica *out,
-                          uint32_t max, uint32_t *ndcs, uint32_t *local_dc);
+uint32_t cluster_replicas(struct cluster *c, struct token t, bool fallbacks,
+                          struct coord_replica *out, uint32_t max, uint32_t *nprimary,
+                          uint32_t *ndcs, uint32_t *local_dc);
+
+/* The other storage peers judged up (not LEFT), at most max. */
+struct cluster_peer {
+	struct actor id;
+	char addr[WIRE_ADDR_MAX + 1];
+};
+uint32_t cluster_live_storage(struct cluster *c, struct cluster_peer *out, uint32_t max);
 
 #endif

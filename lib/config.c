@@ -72,7 +72,9 @@ static const struct option options[] = {
 	{"phi_threshold", K_DOUBLE, offsetof(struct settings, phi_threshold), 0, 1, 32, NULL},
 	{"conflicts", ENUM(conflicts, conflict_modes)},
 	{"sync_writes", ENUM(sync_writes, bools)},
+	{"hinted_handoff", ENUM(hinted_handoff, bools)},
 	{"hint_window_s", NUM(hint_window_s, 0, 31536000)},
+	{"hint_rate", NUM(hint_rate, 1, 1000000)},
 	{"tombstone_grace_s", NUM(tombstone_grace_s, 0, 315360000)},
 	{"max_key_bytes", NUM(max_key_bytes, 1, 65535)},
 	{"max_value_bytes", NUM(max_value_bytes, 1, 67108864)},
@@ -105,7 +107,9 @@ set_defaults(struct settings *s)
 	s->phi_threshold = 8.0;
 	s->conflicts = 0;
 	s->sync_writes = 0;
+	s->hinted_handoff = 1;
 	s->hint_window_s = 3 * 3600;
+	s->hint_rate = 10000;
 	s->tombstone_grace_s = 10 * 86400;
 	s->max_key_bytes = 1024;
 	s->max_value_bytes = 16u << 20;

@@ -21,6 +21,7 @@
 #include "cluster.h"
 #include "core/ring.h"
 #include "dkv_internal.h"
+#include "hints.h"
 #include "opts.h"
 #include "repl.h"
 #include "result.h"
@@ -55,7 +56,9 @@ struct repl {
 	uint64_t next_id;
 	bool closing;
 	unsigned peer_jobs; /* peers' writes queued on the workers */
+	struct hints *hints;
 	_Atomic uint64_t coordinated, unavailable, timeouts, read_repairs, served, inflight;
+	_Atomic uint64_t hints_stored; /* here, possibly on a worker */
 };
 
 /* Storage work on a worker thread: APPLY or STORE, for one of our
@@ -74,6 +77,8 @@ struct rjob {
 	uint8_t flags;
 	bool has_ctx;
 	struct vv ctx;
+	bool has_hint;     /* STORE: keep it as a hint for this peer */
+	struct actor hint;
 	int status;
 	uint8_t *obj; /* APPLY: the object the replica now holds */
 	size_t obj_len;
@@ -167,10 +172,25 @@ job_exec(struct rjob *j)
 		rw.val = j->data + j->klen;
 		rw.vlen = j->dlen;
 		j->status = replica_apply(&db->replica, &rw, &j->obj, &j->obj_len);
+	} else if (j->has_hint) {
+		j->status = replica_store_hint(&db->replica, &j->hint, j->data, j->klen, t,
+		                               j->data + j->klen, j->dlen, clock_wall_us() / 1000);
+		if (j->status == DKV_OK)
+			atomic_fetch_add_explicit(&j->r->hints_stored, 1, memory_order_relaxed);
 	} else {
 		j->status = replica_store(&db->replica, j->data, j->klen, t, j->data + j->klen, j->dlen);
 	}
 	pthread_mutex_unlock(lock);
+}
+
+/* A STORE carrying a hint for `for`: kept as a hint, unless it names this
+ * peer (the sender thought it down), which merges it as a replica. */
+static void
+job_set_hint(struct rjob *j, const struct actor *to)
+{
+	j->has_hint = to != NULL && !actor_eq(to, &j->r->db->self);
+	if (j->has_hint)
+		j->hint = *to;
 }
 
 static void
@@ -286,6 +306,8 @@ act_local(struct rop *op, const struct coord_action *a)
 		const uint8_t *obj = coord_store_object(co, &len);
 
 		j = job_new(r, WMSG_STORE, co->key, co->klen, obj, len);
+		if (j != NULL)
+			job_set_hint(j, coord_hint_for(co, a->target));
 		break;
 	}
 	default:
@@ -353,11 +375,16 @@ act_remote(struct rop *op, const struct coord_action *a)
 		}
 		break;
 	case CS_STORE: {
+		const struct actor *hint = coord_hint_for(co, a->target);
 		size_t len;
 
 		m.type = WMSG_STORE;
 		m.op.data = coord_store_object(co, &len);
 		m.op.dlen = (uint32_t)len;
+		if (hint != NULL) {
+			m.op.flags = WOP_HINT;
+			m.op.hint = *hint;
+		}
 		break;
 	}
 	default:
@@ -495,14 +522,15 @@ start_op(struct repl *r, struct repl_req *req, enum coord_kind kind, const void 
 	const struct dkv_opts *o = req->opts;
 	struct coord_replica reps[RING_MAX_REPLICAS];
 	struct coord_request cr;
-	uint32_t n, ndcs, local_dc;
+	uint32_t n, nprimary, ndcs, local_dc;
+	bool sloppy = kind != COORD_GET && r->db->s.hinted_handoff && r->db->s.hint_window_s > 0;
 	unsigned timeout;
 	struct timeval tv;
 	struct rop *op;
 	int err;
 
-	n = cluster_replicas(r->c, token_of_key(key, klen), reps, RING_MAX_REPLICAS, &ndcs,
-	                     &local_dc);
+	n = cluster_replicas(r->c, token_of_key(key, klen), sloppy, reps, RING_MAX_REPLICAS,
+	                     &nprimary, &ndcs, &local_dc);
 	if (n == 0) {
 		atomic_fetch_add_explicit(&r->unavailable, 1, memory_order_relaxed);
 		return DKV_EUNAVAILABLE;
@@ -634,7 +662,9 @@ serve_write(struct repl *r, const struct msg *m, const char *from)
 	j->writer = m->from;
 	j->now_us = m->op.now_us;
 	j->flags = m->op.flags;
-	if ((m->op.flags & WOP_CONTEXT) != 0) {
+	if (m->type == WMSG_STORE && (m->op.flags & WOP_HINT) != 0)
+		job_set_hint(j, &m->op.hint);
+	if (m->type == WMSG_APPLY && (m->op.flags & WOP_CONTEXT) != 0) {
 		if (vv_decode(&j->ctx, m->op.ctx, m->op.ctxlen) != DKV_OK) {
 			job_free(j);
 			send_answer(r, from, answer, m->op.id, DKV_EINVAL, NULL, 0);
@@ -681,8 +711,13 @@ repl_on_msg(struct repl *r, const struct msg *m, const char *from)
 	case WMSG_APPLIED:
 	case WMSG_STORED:
 	case WMSG_VALUE:
-		if ((op = find_op(r, m->op.id)) == NULL || (i = coord_target_of(&op->co, &m->from)) < 0)
-			return; /* over, or not asked of this sender */
+		if ((op = find_op(r, m->op.id)) == NULL) {
+			if (m->type == WMSG_STORED)
+				hints_on_stored(r->hints, m->op.id, &m->from, m->op.status);
+			return; /* a delivered hint's, or over */
+		}
+		if ((i = coord_target_of(&op->co, &m->from)) < 0)
+			return; /* not asked of this sender */
 		if (m->type == WMSG_APPLIED)
 			coord_applied(&op->co, (uint32_t)i, m->op.status, m->op.data, m->op.dlen);
 		else if (m->type == WMSG_STORED)
@@ -710,6 +745,10 @@ repl_open(struct dkv *db, struct cluster *c, struct repl **out)
 	r->db = db;
 	r->c = c;
 	RB_INIT(&r->ops);
+	if (hints_open(db, c, &r->hints) != DKV_OK) {
+		mem_free(r);
+		return DKV_ENOMEM;
+	}
 	/* Answers are matched by (op id, sender): start somewhere random so
 	 * a late answer meant for this peer's previous run matches nothing. */
 	r->next_id = (uint64_t)arc4random() << 32 | arc4random();
@@ -723,6 +762,7 @@ repl_shutdown(struct repl *r)
 	struct rop *op, *next;
 
 	r->closing = true;
+	hints_stop(r->hints); /* no more deliveries */
 	RB_FOREACH_SAFE(op, rop_tree, &r->ops, next) {
 		RB_REMOVE(rop_tree, &r->ops, op);
 		if (op->req != NULL)
@@ -737,6 +777,7 @@ repl_free(struct repl *r)
 	if (r == NULL)
 		return;
 	repl_shutdown(r);
+	hints_free(r->hints);
 	mem_free(r);
 }
 
@@ -749,4 +790,7 @@ repl_stats(struct repl *r, void (*fn)(const char *name, double value, void *arg)
 	fn("timeouts", (double)atomic_load(&r->timeouts), arg);
 	fn("read_repairs", (double)atomic_load(&r->read_repairs), arg);
 	fn("replica_requests", (double)atomic_load(&r->served), arg);
+	fn("hints_stored", (double)atomic_load(&r->hints_stored), arg);
+	if (r->hints != NULL)
+		hints_stats(r->hints, fn, arg);
 }

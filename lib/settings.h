@@ -30,7 +30,7 @@ struct settings {
 	double phi_threshold;
 	unsigned conflicts; /* enum conflict_mode */
 	unsigned sync_writes;
-	unsigned hint_window_s, tombstone_grace_s;
+	unsigned hinted_handoff, hint_window_s, hint_rate, tombstone_grace_s;
 	unsigned max_key_bytes, max_value_bytes, max_siblings;
 	unsigned cache_mb, write_buffer_mb, max_open_files;
 	unsigned workers, max_pending;

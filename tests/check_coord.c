@@ -14,8 +14,8 @@
 #include "core/coord.h"
 #include "core/object.h"
 
-static struct coord_replica reps[5];
-static char addrs[5][32];
+static struct coord_replica reps[8];
+static char addrs[8][32];
 
 /* n replicas r0..r(n-1) in one dc; `local` is this peer (-1: none); the
  * ones in down[] are DOWN. */
@@ -32,6 +32,25 @@ replicas(uint32_t n, int local, const char *down)
 		reps[i].addr = addrs[i];
 		reps[i].up = down == NULL || strchr(down, (int)('0' + i)) == NULL;
 		reps[i].local = (int)i == local;
+	}
+}
+
+/* k fallbacks f0.. after n replicas (up unless in down[], by fallback
+ * index); dc: their datacenter. */
+static void
+fallbacks(uint32_t n, uint32_t k, const char *down, uint8_t dc)
+{
+	for (uint32_t i = 0; i < k; i++) {
+		char id[16];
+
+		memset(&reps[n + i], 0, sizeof(reps[n + i]));
+		snprintf(id, sizeof(id), "f%u", i);
+		actor_set(&reps[n + i].id, id, strlen(id));
+		snprintf(addrs[n + i], sizeof(addrs[n + i]), "10.0.1.%u:7000", i);
+		reps[n + i].addr = addrs[n + i];
+		reps[n + i].up = down == NULL || strchr(down, (int)('0' + i)) == NULL;
+		reps[n + i].fallback = true;
+		reps[n + i].dc = dc;
 	}
 }
 
@@ -427,6 +446,118 @@ START_TEST(test_bad_answers_are_ignored)
 }
 END_TEST
 
+START_TEST(test_a_fallback_takes_a_down_replicas_copy_as_a_hint)
+{
+	struct coord_request r;
+	struct coord c;
+	uint8_t *obj;
+	size_t len;
+
+	/* N=3, r1 and r2 down, two fallbacks: QUORUM is met by r0 + f0 */
+	replicas(3, 0, "12");
+	fallbacks(3, 2, NULL, 0);
+	request(&r, COORD_PUT, DKV_QUORUM);
+	ck_assert_int_eq(coord_init(&c, &r, reps, 5, 1, 0), DKV_OK);
+	ck_assert(!c.answered);
+	ck_assert_uint_eq(c.n, 3);
+	ck_assert_str_eq(sends(&c), "A0");
+	obj = object_with("r0", 1, "value", &len);
+	coord_applied(&c, 0, DKV_OK, obj, len);
+	ck_assert_str_eq(sends(&c), "S3 S4"); /* f0 for r1, f1 for r2 */
+	ck_assert(actor_eq(coord_hint_for(&c, 3), &reps[1].id));
+	ck_assert(actor_eq(coord_hint_for(&c, 4), &reps[2].id));
+	ck_assert_ptr_null(coord_hint_for(&c, 0));
+	ck_assert_int_eq(coord_target_of(&c, &reps[4].id), 4);
+	coord_stored(&c, 4, DKV_OK);
+	ck_assert(c.answered && c.result == DKV_OK); /* the hint counts */
+	coord_stored(&c, 3, DKV_OK);
+	ck_assert(c.finished);
+	ck_assert_uint_eq(c.acks, 3);
+	coord_free(&c);
+	free(obj);
+
+	/* ALL with one replica down and no fallback: unavailable, nothing sent */
+	replicas(3, 0, "2");
+	request(&r, COORD_PUT, DKV_ALL);
+	ck_assert_int_eq(coord_init(&c, &r, reps, 3, 1, 0), DKV_OK);
+	ck_assert(c.answered && c.result == DKV_EUNAVAILABLE);
+	ck_assert_str_eq(sends(&c), "");
+	coord_free(&c);
+	/* ... and with one: ALL is met through it (sloppy quorum) */
+	fallbacks(3, 1, NULL, 0);
+	ck_assert_int_eq(coord_init(&c, &r, reps, 4, 1, 0), DKV_OK);
+	ck_assert(!c.answered);
+	coord_free(&c);
+	/* every replica down: no one can create the version */
+	replicas(3, -1, "012");
+	fallbacks(3, 3, NULL, 0);
+	request(&r, COORD_PUT, DKV_ONE);
+	ck_assert_int_eq(coord_init(&c, &r, reps, 6, 1, 0), DKV_OK);
+	ck_assert(c.answered && c.result == DKV_EUNAVAILABLE);
+	coord_free(&c);
+	/* reads never use fallbacks */
+	replicas(3, -1, "12");
+	fallbacks(3, 2, NULL, 0);
+	request(&r, COORD_GET, DKV_QUORUM);
+	ck_assert_int_eq(coord_init(&c, &r, reps, 5, 1, 0), DKV_OK);
+	ck_assert(c.answered && c.result == DKV_EUNAVAILABLE);
+	coord_free(&c);
+}
+END_TEST
+
+START_TEST(test_a_replica_convicted_during_a_write_hands_its_copy_to_a_fallback)
+{
+	struct coord_request r;
+	struct coord c;
+	uint8_t *obj;
+	size_t len;
+
+	replicas(3, 0, NULL);
+	fallbacks(3, 2, NULL, 0);
+	request(&r, COORD_PUT, DKV_ALL);
+	ck_assert_int_eq(coord_init(&c, &r, reps, 5, 1, 0), DKV_OK);
+	ck_assert_str_eq(sends(&c), "A0");
+	obj = object_with("r0", 1, "value", &len);
+	coord_applied(&c, 0, DKV_OK, obj, len);
+	ck_assert_str_eq(sends(&c), "S1 S2");
+	coord_stored(&c, 1, DKV_OK);
+	coord_peer_down(&c, 2); /* r2 dies before it answers */
+	ck_assert_str_eq(sends(&c), "S3");
+	ck_assert(actor_eq(coord_hint_for(&c, 3), &reps[2].id));
+	coord_peer_down(&c, 3); /* and so does its stand-in: the next one */
+	ck_assert_str_eq(sends(&c), "S4");
+	ck_assert(!c.answered);
+	coord_stored(&c, 4, DKV_EIO); /* which fails: nobody is left */
+	ck_assert(c.answered && c.result == DKV_EIO);
+	ck_assert(c.finished);
+	coord_free(&c);
+	free(obj);
+}
+END_TEST
+
+START_TEST(test_fallbacks_stand_in_only_within_their_datacenter)
+{
+	struct coord_request r;
+	struct coord c;
+
+	/* r0 in dc0 up, r1 in dc1 down; the only fallback is in dc0 */
+	replicas(2, 0, "1");
+	reps[1].dc = 1;
+	fallbacks(2, 1, NULL, 0);
+	request(&r, COORD_PUT, DKV_EACH_QUORUM);
+	ck_assert_int_eq(coord_init(&c, &r, reps, 3, 2, 0), DKV_OK);
+	ck_assert(c.answered && c.result == DKV_EUNAVAILABLE);
+	coord_free(&c);
+	reps[2].dc = 1; /* one in dc1 can */
+	ck_assert_int_eq(coord_init(&c, &r, reps, 3, 2, 0), DKV_OK);
+	ck_assert(!c.answered);
+	coord_free(&c);
+	/* a fallback listed before a replica is refused */
+	reps[0].fallback = true;
+	ck_assert_int_eq(coord_init(&c, &r, reps, 3, 2, 0), DKV_EINVAL);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -447,6 +578,9 @@ main(void)
 	tcase_add_test(tc, test_a_read_of_nothing_is_not_found_and_repairs_nothing);
 	tcase_add_test(tc, test_counts_from_the_configuration);
 	tcase_add_test(tc, test_bad_answers_are_ignored);
+	tcase_add_test(tc, test_a_fallback_takes_a_down_replicas_copy_as_a_hint);
+	tcase_add_test(tc, test_a_replica_convicted_during_a_write_hands_its_copy_to_a_fallback);
+	tcase_add_test(tc, test_fallbacks_stand_in_only_within_their_datacenter);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_ENV);

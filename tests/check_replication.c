@@ -143,29 +143,6 @@ open_client(struct cluster *c)
 	return db;
 }
 
-/* Waits until db sees peer id in state st. */
-static void
-wait_state(dkv_t *db, const char *id, dkv_peer_state_t st, unsigned seconds)
-{
-	uint64_t deadline = now_ms() + seconds * 1000u;
-
-	for (;;) {
-		dkv_peer_info_t *l;
-		size_t cnt;
-		bool ok = false;
-
-		ck_assert_int_eq(dkv_peers(db, &l, &cnt), DKV_OK);
-		for (size_t k = 0; k < cnt; k++)
-			if (strcmp(l[k].id, id) == 0)
-				ok = l[k].state == st;
-		dkv_peers_free(l, cnt);
-		if (ok)
-			return;
-		ck_assert_msg(now_ms() < deadline, "peer %s not in state %d after %u s", id, (int)st, seconds);
-		pause_ms(50);
-	}
-}
-
 /* Sets a fault on peer `on` towards peer `to`. */
 static void
 fault(struct cluster *c, int on, int to, unsigned flags)

@@ -66,6 +66,10 @@ sample(enum wire_type type, struct msg *m, struct digest *d, struct peer_state *
 			m->op.ctx = ctx;
 			m->op.ctxlen = sizeof(ctx);
 		}
+		if (type == WMSG_STORE) {
+			m->op.flags = WOP_HINT;
+			m->op.hint = mk_actor("node-down");
+		}
 	}
 }
 
@@ -115,6 +119,10 @@ START_TEST(test_every_message_roundtrips)
 				ck_assert_uint_eq(back.op.flags, WOP_CONTEXT);
 				ck_assert(back.op.now_us == 123456789);
 				ck_assert_uint_eq(back.op.ctxlen, m.op.ctxlen);
+			}
+			if (type == WMSG_STORE) {
+				ck_assert_uint_eq(back.op.flags, WOP_HINT);
+				ck_assert(actor_eq(&back.op.hint, &m.op.hint));
 			}
 		}
 		/* every strict prefix of the body fails cleanly */
@@ -230,6 +238,20 @@ START_TEST(test_bad_replication_messages_are_refused)
 	m.op.ctxlen = 1;
 	ck_assert_int_eq(wire_encode(&m, &buf, &len), DKV_OK);
 	ck_assert_int_eq(wire_decode(WMSG_APPLY, buf + WIRE_HEADER, len - WIRE_HEADER, &back), DKV_EINVAL);
+	free(buf);
+	memset(&m.op, 0, sizeof(m.op));
+	m.type = WMSG_STORE;
+	m.op.key = (const uint8_t *)"k";
+	m.op.klen = 1;
+	m.op.flags = WOP_HINT | 0x10; /* unknown flag */
+	m.op.hint = mk_actor("node-b");
+	ck_assert_int_eq(wire_encode(&m, &buf, &len), DKV_OK);
+	ck_assert_int_eq(wire_decode(WMSG_STORE, buf + WIRE_HEADER, len - WIRE_HEADER, &back), DKV_EINVAL);
+	free(buf);
+	m.op.flags = WOP_HINT;
+	m.op.hint.len = 0; /* a hint for nobody */
+	ck_assert_int_eq(wire_encode(&m, &buf, &len), DKV_OK);
+	ck_assert_int_eq(wire_decode(WMSG_STORE, buf + WIRE_HEADER, len - WIRE_HEADER, &back), DKV_EINVAL);
 	free(buf);
 	memset(&m.op, 0, sizeof(m.op));
 	m.type = WMSG_STORED;

@@ -36,7 +36,8 @@ start_peer_va(struct cluster *c, int i, const char *cluster_name, va_list ap)
 	const char *name;
 	int err;
 
-	c->dirs[i] = tu_tempdir();
+	if (c->dirs[i] == NULL)
+		c->dirs[i] = tu_tempdir(); /* else a restart, in the same dir */
 	cfg = tu_config(c->dirs[i], "listen", "127.0.0.1:0", "vnodes", "16", "cluster_name",
 	                cluster_name, "log_level", "error", NULL);
 	if (c->seed[0] != '\0')
@@ -152,9 +153,45 @@ wait_converged(dkv_t **dbs, int n, size_t expect, unsigned seconds)
 	char why[200] = "";
 
 	while (!converged(dbs, n, expect, why, sizeof(why))) {
+		if (now_ms() >= deadline)
+			for (int i = 0; i < n; i++) {
+				dkv_peer_info_t *l;
+				size_t cnt;
+
+				if (dkv_peers(dbs[i], &l, &cnt) != DKV_OK)
+					continue;
+				for (size_t k = 0; k < cnt; k++)
+					printf("peer %d sees %s at %s: state %d, %u tokens\n", i, l[k].id,
+					       l[k].addr, (int)l[k].state, (unsigned)l[k].tokens);
+				dkv_peers_free(l, cnt);
+			}
+		fflush(stdout);
 		ck_assert_msg(now_ms() < deadline, "not converged after %u s: %s", seconds, why);
 		pause_ms(50);
 	}
 	printf("%d peers converged in %.1f s\n", n, (double)(now_ms() - start) / 1000.0);
 }
 
+
+/* Waits until db sees peer id in state st. */
+void
+wait_state(dkv_t *db, const char *id, dkv_peer_state_t st, unsigned seconds)
+{
+	uint64_t deadline = now_ms() + seconds * 1000u;
+
+	for (;;) {
+		dkv_peer_info_t *l;
+		size_t cnt;
+		bool ok = false;
+
+		ck_assert_int_eq(dkv_peers(db, &l, &cnt), DKV_OK);
+		for (size_t k = 0; k < cnt; k++)
+			if (strcmp(l[k].id, id) == 0)
+				ok = l[k].state == st;
+		dkv_peers_free(l, cnt);
+		if (ok)
+			return;
+		ck_assert_msg(now_ms() < deadline, "peer %s not in state %d after %u s", id, (int)st, seconds);
+		pause_ms(50);
+	}
+}

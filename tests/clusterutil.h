@@ -23,9 +23,10 @@ struct cluster {
 
 uint64_t now_ms(void);
 void pause_ms(unsigned ms);
-/* Opens peer i (its own temporary data dir) with these extra settings
- * (name, value pairs, NULL-terminated). The first peer started becomes
- * the seed. */
+/* Opens peer i (its own temporary data dir, or the one it had when it is
+ * restarted after dkv_close with db[i] set to NULL) with these extra
+ * settings (name, value pairs, NULL-terminated). The first peer started
+ * becomes the seed. */
 dkv_t *start_peer_with(struct cluster *c, int i, const char *cluster_name, ...) TU_SENTINEL;
 dkv_t *start_peer(struct cluster *c, int i, const char *cluster_name);
 void start_cluster(struct cluster *c, int n);
@@ -34,5 +35,7 @@ void stop_cluster(struct cluster *c);
  * agree on the ring; why says what is missing. */
 bool converged(dkv_t **dbs, int n, size_t expect, char *why, size_t whylen);
 void wait_converged(dkv_t **dbs, int n, size_t expect, unsigned seconds);
+/* Waits until db sees peer id in state st (fails after seconds). */
+void wait_state(dkv_t *db, const char *id, dkv_peer_state_t st, unsigned seconds);
 
 #endif

@@ -5,7 +5,7 @@ TEST_INTERNAL_LIBS = libdkvcore.la $(CHECK_LIBS) $(DEP_LIBS)
 VALGRIND_TESTS =
 EXTRA_DIST += tests/valgrind.supp tests/unit.h tests/fuzz/local.mk tests/procs.mk
 if HAVE_CHECK
-UNIT_TESTS = tests/check_vv tests/check_object tests/check_store tests/check_config tests/check_ring tests/check_fd tests/check_wire tests/check_quorum tests/check_coord tests/check_sim_membership tests/check_merkle
+UNIT_TESTS = tests/check_vv tests/check_object tests/check_store tests/check_config tests/check_ring tests/check_fd tests/check_wire tests/check_quorum tests/check_coord tests/check_sim_membership tests/check_merkle tests/check_hint
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
 VALGRIND_TESTS += $(UNIT_TESTS)
@@ -39,6 +39,9 @@ tests_check_coord_LDADD = $(TEST_INTERNAL_LIBS)
 tests_check_merkle_SOURCES = tests/check_merkle.c
 tests_check_merkle_CFLAGS = $(TEST_CFLAGS)
 tests_check_merkle_LDADD = $(TEST_INTERNAL_LIBS)
+tests_check_hint_SOURCES = tests/check_hint.c
+tests_check_hint_CFLAGS = $(TEST_CFLAGS)
+tests_check_hint_LDADD = $(TEST_INTERNAL_LIBS)
 tests_check_config_SOURCES = tests/check_config.c
 tests_check_config_CFLAGS = $(TEST_CFLAGS)
 tests_check_config_LDADD = $(TEST_INTERNAL_LIBS)
@@ -93,6 +96,14 @@ tests_check_replication_SOURCES = tests/check_replication.c tests/clusterutil.c 
 	tests/testutil.c tests/testutil.h
 tests_check_replication_CFLAGS = $(TEST_CFLAGS)
 tests_check_replication_LDADD = libdkv.la $(CHECK_LIBS)
+
+check_PROGRAMS += tests/check_handoff
+TESTS += tests/check_handoff
+VALGRIND_TESTS += tests/check_handoff
+tests_check_handoff_SOURCES = tests/check_handoff.c tests/clusterutil.c tests/clusterutil.h \
+	tests/testutil.c tests/testutil.h
+tests_check_handoff_CFLAGS = $(TEST_CFLAGS)
+tests_check_handoff_LDADD = libdkv.la $(CHECK_LIBS) $(MURMURHASH_LIBS)
 
 # Replication in the simulator: lib/core's coordinators and replicas over a
 # seeded faulty network, checked against a history of every version.

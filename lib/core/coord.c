@@ -12,7 +12,7 @@ static void
 act(struct coord *c, uint8_t send, uint32_t target)
 {
 	/* room for two sends per target: a request and a repair */
-	if (c->nactions < 2 * c->n) {
+	if (c->nactions < 2 * c->nt) {
 		c->actions[c->nactions].send = send;
 		c->actions[c->nactions].target = target;
 		c->nactions++;
@@ -60,7 +60,7 @@ is_hopeful(const struct coord_target *t)
 static bool
 all_settled(const struct coord *c)
 {
-	for (uint32_t i = 0; i < c->n; i++)
+	for (uint32_t i = 0; i < c->nt; i++)
 		if (c->t[i].state == T_WAIT)
 			return false;
 	return true;
@@ -100,6 +100,56 @@ choose_applier(const struct coord *c)
 	return c->n;
 }
 
+/* An unused live fallback of replica i's datacenter, or COORD_NONE. */
+static uint32_t
+free_fallback(const struct coord *c, uint32_t i)
+{
+	for (uint32_t f = c->n; f < c->nt; f++)
+		if (c->t[f].up && c->t[f].state == T_IDLE && c->t[f].standing_for == COORD_NONE &&
+		    c->dc_of[f] == c->dc_of[i])
+			return f;
+	return COORD_NONE;
+}
+
+/* Whether the level can be met by the replicas for which f holds plus
+ * free fallbacks standing in for the others (each fallback once, in its
+ * datacenter). */
+static bool
+sloppy_possible(struct coord *c, bool (*f)(const struct coord_target *t))
+{
+	bool *used = c->yes + c->n; /* scratch for the fallbacks */
+
+	for (uint32_t k = c->n; k < c->nt; k++)
+		used[k - c->n] = false;
+	for (uint32_t i = 0; i < c->n; i++) {
+		c->yes[i] = f(&c->t[i]);
+		for (uint32_t k = c->n; k < c->nt && !c->yes[i]; k++) {
+			if (c->t[k].up && c->t[k].state == T_IDLE && !used[k - c->n] &&
+			    c->dc_of[k] == c->dc_of[i]) {
+				used[k - c->n] = true;
+				c->yes[i] = true;
+			}
+		}
+	}
+	return quorum_possible(&c->q, c->dc_of, c->yes, c->n);
+}
+
+/* Replica i cannot take the object (down, or convicted while asked): a
+ * fallback takes it as a hint in its place. False when none is left. */
+static bool
+stand_in(struct coord *c, uint32_t i)
+{
+	uint32_t f = free_fallback(c, i);
+
+	if (f == COORD_NONE)
+		return false;
+	c->t[f].standing_for = i;
+	c->t[i].stand_in = f;
+	act(c, CS_STORE, f);
+	c->t[i].state = T_WAIT; /* waits through its stand-in */
+	return true;
+}
+
 int
 coord_init(struct coord *c, const struct coord_request *req, const struct coord_replica *reps,
            uint32_t n, uint32_t ndcs, uint32_t local_dc)
@@ -112,8 +162,12 @@ coord_init(struct coord *c, const struct coord_request *req, const struct coord_
 	c->kind = req->kind;
 	c->mode = req->mode;
 	c->deadline_ms = req->deadline_ms;
-	c->n = n;
 	if (n == 0 || n > QUORUM_MAX_REPLICAS)
+		return DKV_EINVAL;
+	c->nt = n;
+	for (c->n = 0; c->n < n && !reps[c->n].fallback; c->n++)
+		;
+	if (c->n == 0)
 		return DKV_EINVAL;
 	c->t = mem_calloc(n, sizeof(*c->t));
 	c->dc_of = mem_calloc(n, sizeof(*c->dc_of));
@@ -135,7 +189,7 @@ coord_init(struct coord *c, const struct coord_request *req, const struct coord_
 		c->has_ctx = true;
 	}
 	for (uint32_t i = 0; i < n; i++) {
-		if (reps[i].dc >= ndcs) {
+		if (reps[i].dc >= ndcs || reps[i].fallback != (i >= c->n)) {
 			coord_free(c);
 			return DKV_EINVAL;
 		}
@@ -143,14 +197,24 @@ coord_init(struct coord *c, const struct coord_request *req, const struct coord_
 		strlcpy(c->t[i].addr, reps[i].addr ? reps[i].addr : "", sizeof(c->t[i].addr));
 		c->t[i].up = reps[i].up || reps[i].local;
 		c->t[i].local = reps[i].local;
+		c->t[i].fallback = reps[i].fallback;
+		c->t[i].stand_in = COORD_NONE;
+		c->t[i].standing_for = COORD_NONE;
 		c->dc_of[i] = reps[i].dc;
 	}
+	n = c->n; /* the level counts replicas only */
 	set_quorum(c, req, ndcs, local_dc, &err);
 	if (err == DKV_EINVAL) {
 		coord_free(c);
 		return err;
 	}
-	if (err != DKV_OK || !quorum_possible(&c->q, c->dc_of, mark(c, is_up), n)) {
+	if (c->kind == COORD_GET)
+		c->nt = c->n; /* reads ask replicas only */
+	c->local_dc = local_dc;
+	if (err != DKV_OK ||
+	    !(c->kind == COORD_GET ? quorum_possible(&c->q, c->dc_of, mark(c, is_up), n)
+	                           : sloppy_possible(c, is_up)) ||
+	    (c->kind != COORD_GET && choose_applier(c) == c->n)) {
 		answer(c, DKV_EUNAVAILABLE);
 		c->finished = true;
 		return DKV_OK;
@@ -161,7 +225,6 @@ coord_init(struct coord *c, const struct coord_request *req, const struct coord_
 				act(c, CS_READ, i);
 		return DKV_OK;
 	}
-	c->local_dc = local_dc;
 	c->applier = choose_applier(c);
 	act(c, CS_APPLY, c->applier);
 	return DKV_OK;
@@ -174,7 +237,7 @@ void
 coord_free(struct coord *c)
 {
 	if (c->t != NULL)
-		for (uint32_t i = 0; i < c->n; i++)
+		for (uint32_t i = 0; i < c->nt; i++)
 			mem_free(c->t[i].answer);
 	object_free(&c->merged);
 	vv_free(&c->ctx);
@@ -191,10 +254,18 @@ coord_free(struct coord *c)
 int
 coord_target_of(const struct coord *c, const struct actor *id)
 {
-	for (uint32_t i = 0; i < c->n; i++)
+	for (uint32_t i = 0; i < c->nt; i++)
 		if (actor_eq(&c->t[i].id, id))
 			return (int)i;
 	return -1;
+}
+
+const struct actor *
+coord_hint_for(const struct coord *c, uint32_t i)
+{
+	if (i >= c->nt || !c->t[i].fallback || c->t[i].standing_for == COORD_NONE)
+		return NULL;
+	return &c->t[c->t[i].standing_for].id;
 }
 
 /* The error for a level that can no longer be met without a replica's
@@ -222,7 +293,7 @@ progress(struct coord *c, int failure)
 static bool
 expecting(const struct coord *c, uint32_t i)
 {
-	return !c->finished && i < c->n && c->t[i].state == T_WAIT;
+	return !c->finished && i < c->nt && c->t[i].state == T_WAIT;
 }
 
 void
@@ -257,12 +328,35 @@ coord_applied(struct coord *c, uint32_t i, int status, const void *obj, size_t l
 	}
 	c->t[i].state = T_DONE;
 	c->acks++;
-	for (uint32_t k = 0; k < c->n; k++)
-		if (k != i && c->t[k].up)
+	for (uint32_t k = 0; k < c->n; k++) {
+		if (k == i || c->t[k].state != T_IDLE)
+			continue;
+		if (c->t[k].up)
 			act(c, CS_STORE, k);
+		else
+			stand_in(c, k);
+	}
 	progress(c, DKV_OK);
 	if (all_settled(c))
 		c->finished = true;
+}
+
+/* A fallback's STORE ended (ok or not): the replica it stood in for
+ * takes the result, or another fallback when this one failed. */
+static void
+stand_in_settled(struct coord *c, uint32_t f)
+{
+	uint32_t i = c->t[f].standing_for;
+
+	if (i == COORD_NONE || c->t[i].stand_in != f)
+		return;
+	if (c->t[f].state == T_DONE) {
+		c->t[i].state = T_DONE;
+		return;
+	}
+	c->t[i].stand_in = COORD_NONE;
+	if (!stand_in(c, i))
+		c->t[i].state = T_FAILED;
 }
 
 void
@@ -276,6 +370,8 @@ coord_stored(struct coord *c, uint32_t i, int status)
 	} else {
 		c->t[i].state = T_FAILED;
 	}
+	if (c->t[i].fallback)
+		stand_in_settled(c, i);
 	progress(c, status);
 	if (all_settled(c))
 		c->finished = true;
@@ -383,16 +479,20 @@ coord_tick(struct coord *c, uint64_t now_ms)
 void
 coord_peer_down(struct coord *c, uint32_t i)
 {
-	if (c->finished || i >= c->n)
+	if (c->finished || i >= c->nt)
 		return;
 	c->t[i].up = false;
-	if (c->t[i].state != T_WAIT)
-		return;
+	if (c->t[i].state != T_WAIT || (!c->t[i].fallback && c->t[i].stand_in != COORD_NONE))
+		return; /* not asked, or waiting through a live stand-in */
 	c->t[i].state = T_FAILED;
+	if (c->t[i].fallback) {
+		stand_in_settled(c, i);
+	} else if (c->kind != COORD_GET && c->obj != NULL && i != c->applier && stand_in(c, i)) {
+		return; /* its copy goes to a fallback instead */
+	}
 	if (c->kind != COORD_GET && i == c->applier && c->obj == NULL) {
 		c->applier = choose_applier(c);
-		if (c->applier < c->n &&
-		    quorum_possible(&c->q, c->dc_of, mark(c, is_hopeful), c->n)) {
+		if (c->applier < c->n && sloppy_possible(c, is_hopeful)) {
 			act(c, CS_APPLY, c->applier);
 			return;
 		}

@@ -43,6 +43,17 @@
  *   stand as siblings until the next write of that writer or with a
  *   context; a write is never lost for it).
  *
+ * Sloppy quorum (writes): the shell may list fallbacks after the
+ *   replicas — live peers next along the ring that are not replicas. A
+ *   replica that is down when the write's object is ready (or is convicted
+ *   while its STORE is awaited) has a fallback of its datacenter stand in
+ *   for it: the object goes there as a hint naming it (the shell sends it
+ *   with WOP_HINT, coord_hint_for), and the fallback's ack counts towards
+ *   the level in that replica's place. The level is therefore possible
+ *   when the live replicas plus the fallbacks that can stand in meet it,
+ *   and at least one replica is live to apply the write (only a replica
+ *   creates versions). Reads never use fallbacks: they read replicas only.
+ *
  * A blind delete (no context) is two coordinators in a row in the shell:
  * a read at the same level, then a delete with the merged context, so it
  * removes what the replicas hold rather than what one of them holds.
@@ -81,7 +92,8 @@ struct coord_replica {
 	const char *addr; /* copied */
 	uint8_t dc;       /* index < ndcs */
 	bool up;
-	bool local; /* this peer */
+	bool local;    /* this peer */
+	bool fallback; /* not a replica: a stand-in for down ones (listed last) */
 };
 
 struct coord_request {
@@ -104,7 +116,11 @@ struct coord_target {
 	struct actor id;
 	char addr[WIRE_ADDR_MAX + 1];
 	bool up, local;
-	uint8_t state;     /* enum coord_target_state */
+	bool fallback;     /* index >= n: a stand-in */
+	uint32_t stand_in; /* replica: the fallback holding its copy (or NONE) */
+	uint32_t standing_for; /* fallback: the replica it stands in for (or NONE) */
+	uint8_t state;     /* enum coord_target_state; a replica with a
+	                    * stand-in mirrors the stand-in's */
 	bool repair;       /* a read repair went to it */
 	uint8_t *answer;   /* read: the object it answered (NULL: none) */
 	size_t answer_len;
@@ -119,7 +135,8 @@ struct coord {
 	struct vv ctx;
 	uint64_t deadline_ms;
 	struct quorum q;
-	uint32_t n;
+	uint32_t n;  /* replicas: t[0..n), what the level counts */
+	uint32_t nt; /* and fallbacks after them: t[n..nt) */
 	struct coord_target *t;
 	uint8_t *dc_of;
 	bool *yes; /* scratch for quorum checks */
@@ -140,16 +157,23 @@ struct coord {
 	struct coord_action *actions;
 };
 
+#define COORD_NONE UINT32_MAX
+
 /* Sets up c and decides the first sends (or the answer: DKV_EUNAVAILABLE
- * when the replicas up cannot meet the level). DKV_ENOMEM, or DKV_EINVAL
- * for no replicas, bad indices or an unknown level; on failure c holds
- * nothing (coord_free is harmless). */
+ * when the replicas up cannot meet the level). reps: the replicas, then
+ * any fallbacks (n in all). DKV_ENOMEM, or DKV_EINVAL for no replicas, bad
+ * indices, a fallback before a replica or an unknown level; on failure c
+ * holds nothing (coord_free is harmless). */
 int coord_init(struct coord *c, const struct coord_request *req, const struct coord_replica *reps,
                uint32_t n, uint32_t ndcs, uint32_t local_dc);
 void coord_free(struct coord *c);
 
-/* Index of the replica with this id, or -1. */
+/* Index of the replica or fallback with this id, or -1. */
 int coord_target_of(const struct coord *c, const struct actor *id);
+
+/* For a CS_STORE to target i: the replica it holds a hint for when i is a
+ * fallback, else NULL. */
+const struct actor *coord_hint_for(const struct coord *c, uint32_t i);
 
 /* Answers, from replica i (duplicates and answers nobody asked for are
  * ignored). obj/len: the object the replica holds after the operation

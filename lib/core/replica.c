@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "libdkv/dkv.h"
+#include "core/hint.h"
 #include "core/replica.h"
 #include "util/alloc.h"
 
@@ -40,8 +41,10 @@ keybuf_free(struct keybuf *kb)
 		mem_free(kb->p);
 }
 
+/* Reads and decodes the record at kb; its object starts skip bytes into
+ * the value (a hint's header). *rawlen: the whole value's length. */
 static int
-read_at(const struct replica *r, const struct keybuf *kb, void **raw,
+read_at(const struct replica *r, const struct keybuf *kb, size_t skip, void **raw,
         struct object *o, size_t *rawlen)
 {
 	size_t len;
@@ -51,7 +54,11 @@ read_at(const struct replica *r, const struct keybuf *kb, void **raw,
 	object_init(o);
 	if ((err = store_get(r->store, kb->p, kb->len, raw, &len)) != DKV_OK)
 		return err;
-	if ((err = object_decode(o, *raw, len)) != DKV_OK) {
+	if (len < skip)
+		err = DKV_EIO;
+	else
+		err = object_decode(o, (uint8_t *)*raw + skip, len - skip);
+	if (err != DKV_OK) {
 		store_free_value(r->store, *raw);
 		*raw = NULL;
 	}
@@ -71,7 +78,7 @@ replica_read(const struct replica *r, const void *key, size_t klen,
 	object_init(o);
 	if ((err = keybuf_make(&kb, t, key, klen)) != DKV_OK)
 		return err;
-	err = read_at(r, &kb, raw, o, NULL);
+	err = read_at(r, &kb, 0, raw, o, NULL);
 	keybuf_free(&kb);
 	return err;
 }
@@ -88,7 +95,7 @@ replica_read_raw(const struct replica *r, const void *key, size_t klen, struct t
 	*len = 0;
 	if ((err = keybuf_make(&kb, t, key, klen)) != DKV_OK)
 		return err;
-	err = read_at(r, &kb, raw, &o, len);
+	err = read_at(r, &kb, 0, raw, &o, len);
 	object_free(&o);
 	keybuf_free(&kb);
 	return err;
@@ -156,7 +163,7 @@ replica_apply(const struct replica *r, const struct replica_write *w, uint8_t **
 	}
 	if ((err = keybuf_make(&kb, w->token, w->key, w->klen)) != DKV_OK)
 		return err;
-	err = read_at(r, &kb, &raw, &o, NULL);
+	err = read_at(r, &kb, 0, &raw, &o, NULL);
 	if (err == DKV_ENOTFOUND) {
 		if (w->tombstone && w->ctx == NULL) {
 			/* nothing held, nothing to delete */
@@ -200,13 +207,16 @@ out:
 	return err;
 }
 
-int
-replica_store(const struct replica *r, const void *key, size_t klen, struct token t,
-              const void *obj, size_t len)
+/* Merges the encoded object obj into the record at kb, writing only if
+ * that changes anything. A hint record (hint true) carries a header with
+ * its creation time: the older of the record's and created_ms is kept. */
+static int
+merge_at(const struct replica *r, const struct keybuf *kb, bool hint, uint64_t created_ms,
+         const void *obj, size_t len)
 {
-	uint8_t stack[OBJECT_STACK], *enc = NULL;
+	uint8_t stack[OBJECT_STACK], *enc = NULL, *rec = NULL;
+	size_t skip = hint ? HINT_VALUE_HEADER : 0;
 	struct object held, in;
-	struct keybuf kb;
 	void *raw = NULL;
 	size_t size, rawlen = 0;
 	int err;
@@ -214,11 +224,7 @@ replica_store(const struct replica *r, const void *key, size_t klen, struct toke
 	object_init(&held);
 	if (object_decode(&in, obj, len) != DKV_OK)
 		return DKV_EINVAL;
-	if ((err = keybuf_make(&kb, t, key, klen)) != DKV_OK) {
-		object_free(&in);
-		return err;
-	}
-	err = read_at(r, &kb, &raw, &held, &rawlen);
+	err = read_at(r, kb, skip, &raw, &held, &rawlen);
 	if (err == DKV_ENOTFOUND)
 		err = DKV_OK;
 	if (err != DKV_OK || (raw == NULL && object_is_empty(&in)))
@@ -228,14 +234,63 @@ replica_store(const struct replica *r, const void *key, size_t klen, struct toke
 		goto out;
 	/* the merge changed nothing: no write (read repair of an equal copy,
 	 * a duplicated STORE) */
-	if (raw != NULL && size == rawlen && memcmp(enc, raw, size) == 0)
+	if (raw != NULL && size == rawlen - skip && memcmp(enc, (uint8_t *)raw + skip, size) == 0)
 		goto out;
-	err = store_put(r->store, kb.p, kb.len, enc, size, r->sync_writes);
+	if (!hint) {
+		err = store_put(r->store, kb->p, kb->len, enc, size, r->sync_writes);
+		goto out;
+	}
+	if ((rec = mem_alloc(HINT_VALUE_HEADER + size)) == NULL) {
+		err = DKV_ENOMEM;
+		goto out;
+	}
+	if (raw != NULL) {
+		uint64_t was;
+		const uint8_t *o;
+		size_t olen;
+
+		if (hint_value_decode(raw, rawlen, &was, &o, &olen) == DKV_OK && was < created_ms)
+			created_ms = was;
+	}
+	hint_value_header(rec, created_ms);
+	memcpy(rec + HINT_VALUE_HEADER, enc, size);
+	err = store_put(r->store, kb->p, kb->len, rec, HINT_VALUE_HEADER + size, r->sync_writes);
 out:
+	mem_free(rec);
 	encoded_free(enc, stack);
 	object_free(&held);
 	object_free(&in);
 	store_free_value(r->store, raw);
+	return err;
+}
+
+int
+replica_store(const struct replica *r, const void *key, size_t klen, struct token t,
+              const void *obj, size_t len)
+{
+	struct keybuf kb;
+	int err;
+
+	if ((err = keybuf_make(&kb, t, key, klen)) != DKV_OK)
+		return err;
+	err = merge_at(r, &kb, false, 0, obj, len);
+	keybuf_free(&kb);
+	return err;
+}
+
+int
+replica_store_hint(const struct replica *r, const struct actor *intended, const void *key,
+                   size_t klen, struct token t, const void *obj, size_t len, uint64_t now_ms)
+{
+	struct keybuf kb;
+	int err;
+
+	kb.len = hint_key_size(intended, klen);
+	kb.p = kb.len <= KEY_STACK ? kb.stack : mem_alloc(kb.len);
+	if (kb.p == NULL)
+		return DKV_ENOMEM;
+	hint_key_encode(kb.p, intended, t, key, klen);
+	err = merge_at(r, &kb, true, now_ms, obj, len);
 	keybuf_free(&kb);
 	return err;
 }

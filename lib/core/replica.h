@@ -62,4 +62,10 @@ int replica_apply(const struct replica *r, const struct replica_write *w, uint8_
 int replica_store(const struct replica *r, const void *key, size_t klen, struct token t,
                   const void *obj, size_t len);
 
+/* The same merge into the hint this peer holds for intended (hint.h):
+ * created now_ms unless the hint is older. */
+int replica_store_hint(const struct replica *r, const struct actor *intended, const void *key,
+                       size_t klen, struct token t, const void *obj, size_t len,
+                       uint64_t now_ms);
+
 #endif

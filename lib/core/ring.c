@@ -229,6 +229,24 @@ range_size(const struct ring *r, uint32_t i)
 	return to_u128(r->entries[i].token) - prev; /* wraps mod 2^128 */
 }
 
+uint32_t
+ring_fallbacks(const struct ring *r, struct token t, const uint32_t *replicas, uint32_t nreplicas,
+               uint32_t *out, uint32_t max)
+{
+	uint32_t count = 0, start;
+
+	if (r->n == 0 || max == 0)
+		return 0;
+	start = ring_find(r, t);
+	for (uint32_t i = 0; i < r->n && count < max && count + nreplicas < r->npeers; i++) {
+		uint32_t peer = r->entries[(start + i) % r->n].peer;
+
+		if (!taken(replicas, nreplicas, peer) && !taken(out, count, peer))
+			out[count++] = peer;
+	}
+	return count;
+}
+
 void
 ring_ownership(const struct ring *r, double *out)
 {

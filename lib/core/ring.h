@@ -75,6 +75,12 @@ uint32_t ring_preference(const struct ring *r, struct token t,
                          const struct replication *rep, uint32_t *out,
                          uint32_t max);
 
+/* The peers after a key's replicas along the ring, in ring order, leaving
+ * out the replicas given: where sloppy quorum sends a down replica's copy.
+ * Returns how many (at most max). */
+uint32_t ring_fallbacks(const struct ring *r, struct token t, const uint32_t *replicas,
+                        uint32_t nreplicas, uint32_t *out, uint32_t max);
+
 /* Fraction of the ring each peer holds as primary (out[npeers]). */
 void ring_ownership(const struct ring *r, double *out);
 

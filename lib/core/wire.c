@@ -119,7 +119,8 @@ body_size(const struct msg *m)
 	case WMSG_APPLY:
 		return n + 8 + 1 + 8 + 4 + m->op.klen + 4 + m->op.ctxlen + 4 + m->op.dlen;
 	case WMSG_STORE:
-		return n + 8 + 4 + m->op.klen + 4 + m->op.dlen;
+		return n + 8 + 1 + ((m->op.flags & WOP_HINT) ? 1 + (size_t)m->op.hint.len : 0) + 4 +
+		       m->op.klen + 4 + m->op.dlen;
 	case WMSG_READ:
 		return n + 8 + 4 + m->op.klen;
 	case WMSG_APPLIED:
@@ -198,6 +199,9 @@ wire_encode(const struct msg *m, uint8_t **out, size_t *len)
 		break;
 	case WMSG_STORE:
 		wr_u64(&w, m->op.id);
+		wr_u8(&w, m->op.flags);
+		if (m->op.flags & WOP_HINT)
+			wr_actor(&w, &m->op.hint);
 		wr_blob(&w, m->op.key, m->op.klen);
 		wr_blob(&w, m->op.data, m->op.dlen);
 		break;
@@ -348,6 +352,10 @@ rd_op(struct rd *r, uint8_t type, struct wire_op *op)
 			return DKV_EINVAL;
 		break;
 	case WMSG_STORE:
+		op->flags = rd_u8(r);
+		if ((op->flags & ~WOP_HINT) != 0 ||
+		    ((op->flags & WOP_HINT) != 0 && (!rd_actor(r, &op->hint) || op->hint.len == 0)))
+			return DKV_EINVAL;
 		op->key = rd_blob(r, &op->klen, WIRE_MAX_KEY);
 		op->data = rd_blob(r, &op->dlen, UINT32_MAX);
 		break;

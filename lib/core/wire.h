@@ -39,7 +39,7 @@ enum wire_type {
 	 * the answer travels back with it */
 	WMSG_APPLY,   /* apply a put or delete: key, context, value */
 	WMSG_APPLIED, /* status and the object the applier now holds */
-	WMSG_STORE,   /* merge this object into yours: key, object */
+	WMSG_STORE,   /* merge this object into yours (or into a hint): key, object */
 	WMSG_STORED,  /* status */
 	WMSG_READ,    /* send me what you hold: key */
 	WMSG_VALUE,   /* status and the object (none when status says so) */
@@ -74,6 +74,9 @@ struct peer_state {
 /* APPLY flags */
 #define WOP_TOMBSTONE 0x01u
 #define WOP_CONTEXT 0x02u
+/* STORE flag: the object is a hint held for another peer (op.hint), sent
+ * to this one because that peer is down (sloppy quorum) */
+#define WOP_HINT 0x04u
 
 /* The body of a replication message. Byte fields point into the frame
  * being decoded (valid during the on_msg callback only); klen is 1..
@@ -82,10 +85,11 @@ struct peer_state {
 struct wire_op {
 	uint64_t id;
 	int32_t status;  /* answers: a DKV_* code */
-	uint8_t flags;   /* APPLY */
+	uint8_t flags;   /* APPLY, STORE */
 	uint64_t now_us; /* APPLY: the coordinator's wall clock */
 	const uint8_t *key, *ctx, *data; /* data: value (APPLY) or object */
 	uint32_t klen, ctxlen, dlen;
+	struct actor hint; /* STORE with WOP_HINT: the peer it is meant for */
 };
 
 struct msg {
