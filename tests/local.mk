@@ -88,6 +88,7 @@ tests_check_cluster_CFLAGS = $(TEST_CFLAGS)
 tests_check_cluster_LDADD = libdkv.la $(CHECK_LIBS)
 endif
 include $(srcdir)/tests/procs.mk
+include $(srcdir)/tests/crash.mk
 
 check_PROGRAMS += tests/check_replication
 TESTS += tests/check_replication
