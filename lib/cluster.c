@@ -19,6 +19,7 @@
 #include <bsd/string.h>
 #include <event2/event.h>
 
+#include "ae_trees.h"
 #include "cluster.h"
 #include "core/gossip.h"
 #include "core/ring.h"
@@ -45,6 +46,7 @@ struct cluster {
 	struct ring ring;
 	struct actor *ring_ids; /* ring.entries[].peer indexes these */
 	struct replication rep; /* n, or per-dc counts */
+	uint64_t ring_epoch;    /* bumped by every rebuild of the ring */
 	struct repl *repl;
 	char known_peers[1024]; /* last saved, see save_known_peers */
 	char last_view[128];    /* last view line logged */
@@ -251,6 +253,7 @@ rebuild(struct cluster *c)
 	}
 	for (uint32_t k = 0; k < np; k++)
 		c->ring_ids[k] = peers[k].id;
+	c->ring_epoch++;
 	if (ring_build(&c->ring, peers, np) == DKV_OK && np > 0) {
 		own = mem_calloc(np, sizeof(*own));
 		if (own != NULL) {
@@ -920,6 +923,65 @@ cluster_live_storage(struct cluster *c, struct cluster_peer *out, uint32_t max)
 		n++;
 	}
 	return n;
+}
+
+uint64_t
+cluster_ring_epoch(const struct cluster *c)
+{
+	return c->ring_epoch;
+}
+
+int
+cluster_my_ranges(struct cluster *c, struct ae_range **out, uint32_t *n)
+{
+	const struct actor *self = &c->g.members[0].st.id;
+	uint32_t idx[RING_MAX_REPLICAS], count = 0;
+	struct ae_range *r;
+
+	*out = NULL;
+	*n = 0;
+	if (c->ring.n == 0)
+		return DKV_OK;
+	r = mem_calloc(c->ring.n, sizeof(*r));
+	if (r == NULL)
+		return DKV_ENOMEM;
+	/* entries are in token order, so the ranges come out sorted by hi */
+	for (uint32_t i = 0; i < c->ring.n; i++) {
+		struct token hi = c->ring.entries[i].token;
+		uint32_t np = ring_preference(&c->ring, hi, &c->rep, idx, RING_MAX_REPLICAS);
+		bool mine = false;
+
+		for (uint32_t k = 0; k < np; k++)
+			mine |= actor_eq(&c->ring_ids[idx[k]], self);
+		if (!mine)
+			continue;
+		r[count].lo = c->ring.entries[(i + c->ring.n - 1) % c->ring.n].token;
+		r[count].hi = hi;
+		for (uint32_t k = 0; k < np; k++)
+			if (!actor_eq(&c->ring_ids[idx[k]], self))
+				r[count].reps[r[count].nreps++] = c->ring_ids[idx[k]];
+		count++;
+	}
+	*out = r;
+	*n = count;
+	return DKV_OK;
+}
+
+bool
+cluster_peer_addr(struct cluster *c, const struct actor *id, char addr[WIRE_ADDR_MAX + 1])
+{
+	const struct member *m = gossip_find(&c->g, id);
+
+	if (m == NULL || m == &c->g.members[0] || !m->up)
+		return false;
+	strlcpy(addr, m->st.addr, WIRE_ADDR_MAX + 1);
+	return true;
+}
+
+bool
+cluster_is_self(const struct cluster *c, const struct actor *id)
+{
+	return actor_eq(&c->g.members[0].st.id, id);
 }
 
 struct fault_call {

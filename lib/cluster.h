@@ -61,4 +61,14 @@ struct cluster_peer {
 };
 uint32_t cluster_live_storage(struct cluster *c, struct cluster_peer *out, uint32_t max);
 
+/* Bumped each time the ring is rebuilt (membership changed). */
+uint64_t cluster_ring_epoch(const struct cluster *c);
+/* The ranges of the ring this peer replicates, sorted by their upper
+ * token, each with its other replicas (trees not set up); *out: mem_free. */
+struct ae_range;
+int cluster_my_ranges(struct cluster *c, struct ae_range **out, uint32_t *n);
+/* Whether peer id is another peer judged up; its address in addr. */
+bool cluster_peer_addr(struct cluster *c, const struct actor *id, char addr[WIRE_ADDR_MAX + 1]);
+bool cluster_is_self(const struct cluster *c, const struct actor *id);
+
 #endif

@@ -75,6 +75,9 @@ static const struct option options[] = {
 	{"hinted_handoff", ENUM(hinted_handoff, bools)},
 	{"hint_window_s", NUM(hint_window_s, 0, 31536000)},
 	{"hint_rate", NUM(hint_rate, 1, 1000000)},
+	{"ae_interval_s", NUM(ae_interval_s, 0, 31536000)},
+	{"ae_depth", NUM(ae_depth, 1, 16)},
+	{"ae_sessions", NUM(ae_sessions, 1, 256)},
 	{"tombstone_grace_s", NUM(tombstone_grace_s, 0, 315360000)},
 	{"max_key_bytes", NUM(max_key_bytes, 1, 65535)},
 	{"max_value_bytes", NUM(max_value_bytes, 1, 67108864)},
@@ -110,6 +113,9 @@ set_defaults(struct settings *s)
 	s->hinted_handoff = 1;
 	s->hint_window_s = 3 * 3600;
 	s->hint_rate = 10000;
+	s->ae_interval_s = 60;
+	s->ae_depth = 8;
+	s->ae_sessions = 4;
 	s->tombstone_grace_s = 10 * 86400;
 	s->max_key_bytes = 1024;
 	s->max_value_bytes = 16u << 20;

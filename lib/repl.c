@@ -21,6 +21,7 @@
 #include "cluster.h"
 #include "core/ring.h"
 #include "dkv_internal.h"
+#include "ae.h"
 #include "hints.h"
 #include "opts.h"
 #include "repl.h"
@@ -57,6 +58,7 @@ struct repl {
 	bool closing;
 	unsigned peer_jobs; /* peers' writes queued on the workers */
 	struct hints *hints;
+	struct ae *ae;
 	_Atomic uint64_t coordinated, unavailable, timeouts, read_repairs, served, inflight;
 	_Atomic uint64_t hints_stored; /* here, possibly on a worker */
 };
@@ -112,6 +114,8 @@ send_answer(struct repl *r, const char *addr, uint8_t type, uint64_t id, int sta
 {
 	struct msg m;
 
+	if (addr == NULL || addr[0] == '\0')
+		return; /* no answer wanted */
 	memset(&m, 0, sizeof(m));
 	m.type = (enum wire_type)type;
 	m.op.id = id;
@@ -639,6 +643,8 @@ serve_read(struct repl *r, const struct msg *m, const char *from)
 static void
 serve_write(struct repl *r, const struct msg *m, const char *from)
 {
+	/* anti-entropy's STOREs want no answer */
+	const char *to = (m->op.flags & WOP_NOACK) != 0 && m->type == WMSG_STORE ? NULL : from;
 	uint8_t answer = m->type == WMSG_APPLY ? WMSG_APPLIED : WMSG_STORED;
 	struct rjob *j;
 	int err = DKV_OK;
@@ -653,12 +659,12 @@ serve_write(struct repl *r, const struct msg *m, const char *from)
 	                                  m->op.dlen)) == NULL)
 		err = DKV_ENOMEM;
 	if (err != DKV_OK) {
-		send_answer(r, from, answer, m->op.id, err, NULL, 0);
+		send_answer(r, to, answer, m->op.id, err, NULL, 0);
 		return;
 	}
 	j->for_peer = true;
 	j->op_id = m->op.id;
-	strlcpy(j->addr, from, sizeof(j->addr));
+	strlcpy(j->addr, to != NULL ? to : "", sizeof(j->addr));
 	j->writer = m->from;
 	j->now_us = m->op.now_us;
 	j->flags = m->op.flags;
@@ -667,19 +673,19 @@ serve_write(struct repl *r, const struct msg *m, const char *from)
 	if (m->type == WMSG_APPLY && (m->op.flags & WOP_CONTEXT) != 0) {
 		if (vv_decode(&j->ctx, m->op.ctx, m->op.ctxlen) != DKV_OK) {
 			job_free(j);
-			send_answer(r, from, answer, m->op.id, DKV_EINVAL, NULL, 0);
+			send_answer(r, to, answer, m->op.id, DKV_EINVAL, NULL, 0);
 			return;
 		}
 		j->has_ctx = true;
 	}
 	if (write_inline(r)) {
 		job_exec(j);
-		send_answer(r, from, answer, m->op.id, j->status, j->obj, j->obj_len);
+		send_answer(r, to, answer, m->op.id, j->status, j->obj, j->obj_len);
 		job_free(j);
 		return;
 	}
 	if ((err = job_submit(r, j)) != DKV_OK)
-		send_answer(r, from, answer, m->op.id, err, NULL, 0);
+		send_answer(r, to, answer, m->op.id, err, NULL, 0);
 	else
 		r->peer_jobs++;
 }
@@ -696,7 +702,7 @@ repl_on_msg(struct repl *r, const struct msg *m, const char *from)
 	case WMSG_STORE:
 		atomic_fetch_add_explicit(&r->served, 1, memory_order_relaxed);
 		if (r->db->store == NULL || m->op.klen > r->db->s.max_key_bytes) {
-			send_answer(r, from,
+			send_answer(r, m->type == WMSG_STORE && (m->op.flags & WOP_NOACK) ? NULL : from,
 			            m->type == WMSG_READ ? WMSG_VALUE
 			            : m->type == WMSG_APPLY ? WMSG_APPLIED : WMSG_STORED,
 			            m->op.id, r->db->store == NULL ? DKV_EUNAVAILABLE : DKV_ETOOBIG,
@@ -707,6 +713,13 @@ repl_on_msg(struct repl *r, const struct msg *m, const char *from)
 			serve_read(r, m, from);
 		else
 			serve_write(r, m, from);
+		return;
+	case WMSG_AE_TREE:
+	case WMSG_AE_KEYS:
+	case WMSG_AE_WANT:
+	case WMSG_AE_DONE:
+	case WMSG_AE_REPAIR:
+		ae_on_msg(r->ae, m, from);
 		return;
 	case WMSG_APPLIED:
 	case WMSG_STORED:
@@ -749,6 +762,11 @@ repl_open(struct dkv *db, struct cluster *c, struct repl **out)
 		mem_free(r);
 		return DKV_ENOMEM;
 	}
+	if (ae_open(db, c, &r->ae) != DKV_OK) {
+		hints_free(r->hints);
+		mem_free(r);
+		return DKV_ENOMEM;
+	}
 	/* Answers are matched by (op id, sender): start somewhere random so
 	 * a late answer meant for this peer's previous run matches nothing. */
 	r->next_id = (uint64_t)arc4random() << 32 | arc4random();
@@ -763,6 +781,7 @@ repl_shutdown(struct repl *r)
 
 	r->closing = true;
 	hints_stop(r->hints); /* no more deliveries */
+	ae_shutdown(r->ae);    /* no more exchanges; repairs fail */
 	RB_FOREACH_SAFE(op, rop_tree, &r->ops, next) {
 		RB_REMOVE(rop_tree, &r->ops, op);
 		if (op->req != NULL)
@@ -778,6 +797,7 @@ repl_free(struct repl *r)
 		return;
 	repl_shutdown(r);
 	hints_free(r->hints);
+	ae_free(r->ae);
 	mem_free(r);
 }
 
@@ -793,4 +813,12 @@ repl_stats(struct repl *r, void (*fn)(const char *name, double value, void *arg)
 	fn("hints_stored", (double)atomic_load(&r->hints_stored), arg);
 	if (r->hints != NULL)
 		hints_stats(r->hints, fn, arg);
+	if (r->ae != NULL)
+		ae_stats(r->ae, fn, arg);
+}
+
+struct ae *
+repl_ae(struct repl *r)
+{
+	return r->ae;
 }

@@ -72,6 +72,9 @@ void repl_peer_down(struct repl *r, const struct actor *id);
 /* Loop thread: a replication message from the peer listening at from. */
 void repl_on_msg(struct repl *r, const struct msg *m, const char *from);
 
+/* The anti-entropy side (loop thread). */
+struct ae *repl_ae(struct repl *r);
+
 void repl_stats(struct repl *r, void (*fn)(const char *name, double value, void *arg), void *arg);
 
 #endif

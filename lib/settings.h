@@ -31,6 +31,7 @@ struct settings {
 	unsigned conflicts; /* enum conflict_mode */
 	unsigned sync_writes;
 	unsigned hinted_handoff, hint_window_s, hint_rate, tombstone_grace_s;
+	unsigned ae_interval_s, ae_depth, ae_sessions;
 	unsigned max_key_bytes, max_value_bytes, max_siblings;
 	unsigned cache_mb, write_buffer_mb, max_open_files;
 	unsigned workers, max_pending;

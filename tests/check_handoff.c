@@ -22,16 +22,10 @@
 #define NKEYS 1000
 #define NPEERS 4
 
-static const char *
-gossip_ms(void)
-{
-	return tu_under_valgrind() ? "1000" : "200";
-}
-
 static void
 start_peer_n(struct cluster *c, int i, const char *window, const char *handoff)
 {
-	start_peer_with(c, i, "handoff", "n", "3", "gossip_interval_ms", gossip_ms(), "hint_window_s",
+	start_peer_with(c, i, "handoff", "n", "3", "gossip_interval_ms", test_gossip_ms(), "hint_window_s",
 	                window, "hinted_handoff", handoff, NULL);
 }
 
@@ -43,16 +37,6 @@ start_four(struct cluster *c, const char *window, const char *handoff)
 	for (int i = 0; i < NPEERS; i++)
 		start_peer_n(c, i, window, handoff);
 	wait_converged(c->db, NPEERS, NPEERS, 30);
-}
-
-static dkv_opts_t *
-level(dkv_consistency_t l)
-{
-	dkv_opts_t *o = dkv_opts_new();
-
-	ck_assert_ptr_nonnull(o);
-	dkv_opts_set_consistency(o, l);
-	return o;
 }
 
 static void
@@ -144,7 +128,7 @@ bring_back(struct cluster *c, int v, const char *window, const char *handoff)
 static void
 write_keys(struct cluster *c, int via, int nkeys)
 {
-	dkv_opts_t *o = level(DKV_QUORUM);
+	dkv_opts_t *o = opts_at(DKV_QUORUM);
 
 	for (int k = 0; k < nkeys; k++) {
 		char key[16], val[16];
@@ -184,22 +168,12 @@ static void
 check_held(struct cluster *c, int v, int nkeys, bool want_held)
 {
 	char *id = tu_self_id(c->db[v]);
-	dkv_opts_t *o = level(DKV_ONE);
+	dkv_opts_t *o = opts_at(DKV_ONE);
 	dkv_token_range_t *ring;
 	size_t nr;
 	int mine = 0;
 
-	for (int i = 0; i < c->n; i++) {
-		char *other;
-
-		if (i == v)
-			continue;
-		other = tu_self_id(c->db[i]);
-		ck_assert_int_eq(dkv_debug_fault(c->db[v], other, DKV_FAULT_DROP, 0), DKV_OK);
-		ck_assert_int_eq(dkv_debug_fault(c->db[i], id, DKV_FAULT_DROP, 0), DKV_OK);
-		wait_state(c->db[v], other, DKV_PEER_DOWN, 20);
-		free(other);
-	}
+	cut_off(c, v);
 	ck_assert_int_eq(dkv_ring(c->db[v], &ring, &nr), DKV_OK);
 	for (int k = 0; k < nkeys; k++) {
 		char key[16], val[16];
@@ -348,7 +322,7 @@ END_TEST
 START_TEST(test_without_hinted_handoff_a_down_replica_is_not_replaced)
 {
 	struct cluster c;
-	dkv_opts_t *all = level(DKV_ALL);
+	dkv_opts_t *all = opts_at(DKV_ALL);
 	char *gone;
 
 	start_four(&c, "10800", "0");

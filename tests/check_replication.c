@@ -13,20 +13,10 @@
 
 #include "clusterutil.h"
 
-static dkv_opts_t *
-level(dkv_consistency_t c)
-{
-	dkv_opts_t *o = dkv_opts_new();
-
-	ck_assert_ptr_nonnull(o);
-	dkv_opts_set_consistency(o, c);
-	return o;
-}
-
 static int
 put_at(dkv_t *db, const char *key, const char *val, dkv_consistency_t c, const dkv_context_t *ctx)
 {
-	dkv_opts_t *o = level(c);
+	dkv_opts_t *o = opts_at(c);
 	int err = dkv_put(db, key, strlen(key), val, strlen(val), ctx, o);
 
 	dkv_opts_free(o);
@@ -36,7 +26,7 @@ put_at(dkv_t *db, const char *key, const char *val, dkv_consistency_t c, const d
 static int
 get_at(dkv_t *db, const char *key, dkv_consistency_t c, dkv_result_t **res)
 {
-	dkv_opts_t *o = level(c);
+	dkv_opts_t *o = opts_at(c);
 	int err = dkv_get(db, key, strlen(key), res, o);
 
 	dkv_opts_free(o);
@@ -83,14 +73,6 @@ wait_reads(dkv_t *db, const char *key, const char *val, dkv_consistency_t c, uns
 	}
 }
 
-/* Gossip rounds of 200 ms bring a cluster up in well under a second
- * (1 s, the default, under valgrind: a slow loop must not look dead). */
-static const char *
-gossip_ms(void)
-{
-	return tu_under_valgrind() ? "1000" : "200";
-}
-
 /* n peers with n = 3 replicas per key; sync_writes "1" puts the replica
  * writes on the worker threads (with "0" they run on the I/O thread). */
 static void
@@ -100,7 +82,7 @@ start_replicated_sync(struct cluster *c, int n, const char *sync_writes)
 	c->n = n;
 	for (int i = 0; i < n; i++)
 		start_peer_with(c, i, "repl", "n", "3", "sync_writes", sync_writes, "gossip_interval_ms",
-		                gossip_ms(), NULL);
+		                test_gossip_ms(), NULL);
 	wait_converged(c->db, n, (size_t)n, 30);
 }
 
@@ -476,7 +458,7 @@ START_TEST(test_lww_keeps_the_newest_write_everywhere)
 	c.n = 3;
 	for (int i = 0; i < 3; i++)
 		start_peer_with(&c, i, "repl", "n", "3", "conflicts", "lww", "gossip_interval_ms",
-		                gossip_ms(), NULL);
+		                test_gossip_ms(), NULL);
 	wait_converged(c.db, 3, 3, 30);
 	/* blind writes through three coordinators: no siblings, the last wins */
 	ck_assert_int_eq(put_at(c.db[0], "l", "first", DKV_ALL, NULL), DKV_OK);
@@ -494,7 +476,7 @@ END_TEST
 START_TEST(test_a_delayed_link_slows_but_does_not_fail)
 {
 	struct cluster c;
-	dkv_opts_t *o = level(DKV_ALL);
+	dkv_opts_t *o = opts_at(DKV_ALL);
 	uint64_t t0, took;
 
 	start_replicated(&c, 3);
@@ -534,7 +516,7 @@ START_TEST(test_levels_count_replicas_per_datacenter)
 	c.n = 4;
 	for (int i = 0; i < 4; i++)
 		start_peer_with(&c, i, "repl", "dc", dcs[i], "replication", "dc1:2,dc2:1",
-		                "gossip_interval_ms", gossip_ms(), NULL);
+		                "gossip_interval_ms", test_gossip_ms(), NULL);
 	wait_converged(c.db, 4, 4, 30);
 	ck_assert_int_eq(put_at(c.db[0], "m", "v1", DKV_EACH_QUORUM, NULL), DKV_OK);
 	expect_reads(c.db[3], "m", "v1", DKV_LOCAL_QUORUM, "dc2 at LOCAL_QUORUM");
@@ -579,7 +561,7 @@ START_TEST(test_writes_move_on_when_their_applier_dies)
 {
 	struct cluster c;
 	struct timed_count tc = {.ok = 0, .other = 0};
-	dkv_opts_t *o = level(DKV_QUORUM);
+	dkv_opts_t *o = opts_at(DKV_QUORUM);
 	dkv_t *client;
 	char *cid;
 	const unsigned n = 30;

@@ -51,7 +51,34 @@ sample(enum wire_type type, struct msg *m, struct digest *d, struct peer_state *
 		m->nstates = type == WMSG_SYN ? 0 : 2;
 		m->states = st;
 	}
-	if (type >= WMSG_APPLY) {
+	if (type >= WMSG_AE_TREE) {
+		static uint8_t nodes[2 * WIRE_AE_NODE], keys[64];
+		size_t off = 0;
+
+		m->ae.sid = 0xabcdef0123456789ull;
+		m->ae.lo = toks[0];
+		m->ae.hi = toks[2];
+		m->ae.depth = 8;
+		m->ae.level = 3;
+		m->ae.flags = WIRE_AE_LAST;
+		m->ae.status = type == WMSG_AE_DONE ? DKV_ENOTFOUND : 0;
+		m->ae.counts[3] = 42;
+		wire_ae_put_node(nodes, 0, 1, 0x1111);
+		wire_ae_put_node(nodes, 1, 6, 0x2222);
+		wire_ae_put_key(keys, &off, "k1", 2, type == WMSG_AE_KEYS, 77);
+		wire_ae_put_key(keys, &off, "key\0two", 7, type == WMSG_AE_KEYS, 88);
+		if (type == WMSG_AE_TREE || type == WMSG_AE_KEYS) {
+			m->ae.n = 2;
+			m->ae.nodes = nodes;
+		}
+		if (type == WMSG_AE_WANT)
+			m->ae.n = 9; /* objects sent before it */
+		if (type == WMSG_AE_KEYS || type == WMSG_AE_WANT) {
+			m->ae.nkeys = 2;
+			m->ae.keys = keys;
+			m->ae.keys_len = off;
+		}
+	} else if (type >= WMSG_APPLY) {
 		static const uint8_t ctx[] = {1, 1, 0, 1, 'n', 3, 0, 0, 0, 0, 0, 0, 0};
 
 		m->op.id = 0x1122334455667788ull;
@@ -106,7 +133,40 @@ START_TEST(test_every_message_roundtrips)
 			ck_assert_str_eq(back.states[0].addr, "127.0.0.1:7000");
 			ck_assert_uint_eq(back.states[0].heartbeat, 41);
 		}
-		if (type >= WMSG_APPLY) {
+		if (type >= WMSG_AE_TREE) {
+			ck_assert(back.ae.sid == m.ae.sid);
+			if (type == WMSG_AE_DONE) {
+				ck_assert_int_eq(back.ae.status, DKV_ENOTFOUND);
+				ck_assert(back.ae.counts[3] == 42);
+			}
+			if (type != WMSG_AE_DONE && type != WMSG_AE_REPAIR) {
+				ck_assert(token_cmp(back.ae.hi, toks[2]) == 0);
+				ck_assert_uint_eq(back.ae.flags, WIRE_AE_LAST);
+				ck_assert_uint_eq(back.ae.n, m.ae.n);
+			}
+			if (type == WMSG_AE_TREE || type == WMSG_AE_KEYS) {
+				uint32_t idx;
+				uint64_t hash;
+
+				ck_assert_uint_eq(back.ae.level, 3);
+				wire_ae_get_node(back.ae.nodes, 1, &idx, &hash);
+				ck_assert(idx == 6 && hash == 0x2222);
+			}
+			if (type == WMSG_AE_KEYS || type == WMSG_AE_WANT) {
+				const uint8_t *key;
+				uint16_t klen;
+				uint64_t kh;
+				size_t pos = 0;
+				bool with = type == WMSG_AE_KEYS;
+
+				ck_assert_uint_eq(back.ae.nkeys, 2);
+				ck_assert(wire_ae_next_key(&back.ae, with, &pos, &key, &klen, &kh));
+				ck_assert(wire_ae_next_key(&back.ae, with, &pos, &key, &klen, &kh));
+				ck_assert(klen == 7 && memcmp(key, "key\0two", 7) == 0);
+				ck_assert(kh == (with ? 88u : 0u));
+				ck_assert(!wire_ae_next_key(&back.ae, with, &pos, &key, &klen, &kh));
+			}
+		} else if (type >= WMSG_APPLY) {
 			ck_assert(back.op.id == m.op.id);
 			ck_assert_int_eq(back.op.status, m.op.status);
 			ck_assert_uint_eq(back.op.dlen, m.op.dlen);
@@ -259,6 +319,48 @@ START_TEST(test_bad_replication_messages_are_refused)
 	ck_assert_int_eq(wire_encode(&m, &buf, &len), DKV_OK);
 	ck_assert_int_eq(wire_decode(WMSG_STORED, buf + WIRE_HEADER, len - WIRE_HEADER, &back), DKV_EINVAL);
 	free(buf);
+	{
+		uint8_t nodes[2 * WIRE_AE_NODE], keys[16];
+		size_t off = 0;
+
+		/* tree nodes out of order, or past their level */
+		m.type = WMSG_AE_TREE;
+		m.ae.depth = 8;
+		m.ae.level = 2;
+		m.ae.n = 2;
+		m.ae.nodes = nodes;
+		wire_ae_put_node(nodes, 0, 3, 1);
+		wire_ae_put_node(nodes, 1, 1, 1);
+		ck_assert_int_eq(wire_encode(&m, &buf, &len), DKV_OK);
+		ck_assert_int_eq(wire_decode(WMSG_AE_TREE, buf + WIRE_HEADER, len - WIRE_HEADER, &back), DKV_EINVAL);
+		free(buf);
+		wire_ae_put_node(nodes, 0, 1, 1);
+		wire_ae_put_node(nodes, 1, 4, 1); /* level 2 has nodes 0..3 */
+		ck_assert_int_eq(wire_encode(&m, &buf, &len), DKV_OK);
+		ck_assert_int_eq(wire_decode(WMSG_AE_TREE, buf + WIRE_HEADER, len - WIRE_HEADER, &back), DKV_EINVAL);
+		free(buf);
+		m.ae.level = 9; /* below the leaves */
+		m.ae.n = 0;
+		ck_assert_int_eq(wire_encode(&m, &buf, &len), DKV_OK);
+		ck_assert_int_eq(wire_decode(WMSG_AE_TREE, buf + WIRE_HEADER, len - WIRE_HEADER, &back), DKV_EINVAL);
+		free(buf);
+		/* a key of length 0, and a count that claims more keys */
+		m.type = WMSG_AE_WANT;
+		wire_ae_put_key(keys, &off, "", 0, false, 0);
+		m.ae.nkeys = 1;
+		m.ae.keys = keys;
+		m.ae.keys_len = off;
+		ck_assert_int_eq(wire_encode(&m, &buf, &len), DKV_OK);
+		ck_assert_int_eq(wire_decode(WMSG_AE_WANT, buf + WIRE_HEADER, len - WIRE_HEADER, &back), DKV_EINVAL);
+		free(buf);
+		off = 0;
+		wire_ae_put_key(keys, &off, "k", 1, false, 0);
+		m.ae.keys_len = off;
+		m.ae.nkeys = 2;
+		ck_assert_int_eq(wire_encode(&m, &buf, &len), DKV_OK);
+		ck_assert_int_eq(wire_decode(WMSG_AE_WANT, buf + WIRE_HEADER, len - WIRE_HEADER, &back), DKV_EINVAL);
+		free(buf);
+	}
 }
 END_TEST
 

@@ -195,3 +195,38 @@ wait_state(dkv_t *db, const char *id, dkv_peer_state_t st, unsigned seconds)
 		pause_ms(50);
 	}
 }
+
+dkv_opts_t *
+opts_at(dkv_consistency_t l)
+{
+	dkv_opts_t *o = dkv_opts_new();
+
+	ck_assert_ptr_nonnull(o);
+	dkv_opts_set_consistency(o, l);
+	return o;
+}
+
+const char *
+test_gossip_ms(void)
+{
+	return tu_under_valgrind() ? "1000" : "200";
+}
+
+void
+cut_off(struct cluster *c, int v)
+{
+	char *id = tu_self_id(c->db[v]);
+
+	for (int i = 0; i < c->n; i++) {
+		char *other;
+
+		if (i == v || c->db[i] == NULL)
+			continue;
+		other = tu_self_id(c->db[i]);
+		ck_assert_int_eq(dkv_debug_fault(c->db[v], other, DKV_FAULT_DROP, 0), DKV_OK);
+		ck_assert_int_eq(dkv_debug_fault(c->db[i], id, DKV_FAULT_DROP, 0), DKV_OK);
+		wait_state(c->db[v], other, DKV_PEER_DOWN, 20);
+		free(other);
+	}
+	free(id);
+}

@@ -35,6 +35,15 @@ void stop_cluster(struct cluster *c);
  * agree on the ring; why says what is missing. */
 bool converged(dkv_t **dbs, int n, size_t expect, char *why, size_t whylen);
 void wait_converged(dkv_t **dbs, int n, size_t expect, unsigned seconds);
+/* New options asking for consistency level l (dkv_opts_free them). */
+dkv_opts_t *opts_at(dkv_consistency_t l);
+/* Gossip rounds for tests: 200 ms, or the default 1 s under valgrind (a
+ * slow loop must not look dead). */
+const char *test_gossip_ms(void);
+/* Cuts peer v off from every other peer (faults on both sides) and waits
+ * until v sees them all DOWN: a read at ONE through v then reads its own
+ * store only. */
+void cut_off(struct cluster *c, int v);
 /* Waits until db sees peer id in state st (fails after seconds). */
 void wait_state(dkv_t *db, const char *id, dkv_peer_state_t st, unsigned seconds);
 

@@ -5,7 +5,7 @@ TEST_INTERNAL_LIBS = libdkvcore.la $(CHECK_LIBS) $(DEP_LIBS)
 VALGRIND_TESTS =
 EXTRA_DIST += tests/valgrind.supp tests/unit.h tests/fuzz/local.mk tests/procs.mk
 if HAVE_CHECK
-UNIT_TESTS = tests/check_vv tests/check_object tests/check_store tests/check_config tests/check_ring tests/check_fd tests/check_wire tests/check_quorum tests/check_coord tests/check_sim_membership tests/check_merkle tests/check_hint
+UNIT_TESTS = tests/check_vv tests/check_object tests/check_store tests/check_config tests/check_ring tests/check_fd tests/check_wire tests/check_quorum tests/check_coord tests/check_sim_membership tests/check_merkle tests/check_hint tests/check_ae_trees
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
 VALGRIND_TESTS += $(UNIT_TESTS)
@@ -39,6 +39,9 @@ tests_check_coord_LDADD = $(TEST_INTERNAL_LIBS)
 tests_check_merkle_SOURCES = tests/check_merkle.c
 tests_check_merkle_CFLAGS = $(TEST_CFLAGS)
 tests_check_merkle_LDADD = $(TEST_INTERNAL_LIBS)
+tests_check_ae_trees_SOURCES = tests/check_ae_trees.c
+tests_check_ae_trees_CFLAGS = $(TEST_CFLAGS) -I$(top_srcdir)/lib
+tests_check_ae_trees_LDADD = $(TEST_INTERNAL_LIBS)
 tests_check_hint_SOURCES = tests/check_hint.c
 tests_check_hint_CFLAGS = $(TEST_CFLAGS)
 tests_check_hint_LDADD = $(TEST_INTERNAL_LIBS)
@@ -105,6 +108,14 @@ tests_check_handoff_SOURCES = tests/check_handoff.c tests/clusterutil.c tests/cl
 	tests/testutil.c tests/testutil.h
 tests_check_handoff_CFLAGS = $(TEST_CFLAGS)
 tests_check_handoff_LDADD = libdkv.la $(CHECK_LIBS) $(MURMURHASH_LIBS)
+
+check_PROGRAMS += tests/check_antientropy
+TESTS += tests/check_antientropy
+VALGRIND_TESTS += tests/check_antientropy
+tests_check_antientropy_SOURCES = tests/check_antientropy.c tests/clusterutil.c \
+	tests/clusterutil.h tests/testutil.c tests/testutil.h
+tests_check_antientropy_CFLAGS = $(TEST_CFLAGS)
+tests_check_antientropy_LDADD = libdkv.la $(CHECK_LIBS)
 
 # Replication in the simulator: lib/core's coordinators and replicas over a
 # seeded faulty network, checked against a history of every version.

@@ -13,6 +13,7 @@
 #define LIBDKV_DKV_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -279,6 +280,26 @@ void dkv_ring_free(dkv_token_range_t *list, size_t count);
  * that peer is UP or when id is this peer. A removed peer that restarts
  * later joins again. */
 int dkv_remove_peer(dkv_t *db, const char *id);
+
+/* What a repair pass did (dkv_repair), counted by the peer that ran it. */
+typedef struct dkv_repair_report {
+	uint64_t ranges;           /* token ranges compared with another replica */
+	uint64_t ranges_differing; /* of those, where the two Merkle trees differed */
+	uint64_t keys_compared;    /* keys compared in the differing leaves */
+	uint64_t keys_repaired;    /* objects sent, either way, to be merged */
+	uint64_t failed;           /* comparisons that could not run or finish */
+} dkv_repair_report_t;
+
+/* Anti-entropy now: compares every token range the peer replicates with
+ * each of its other replicas that is UP (Merkle trees, then the keys that
+ * differ) and merges what differs both ways; returns when that pass is
+ * over. peer_id NULL (or this peer's id) runs it here; another storage
+ * peer's id asks that peer to run it. report (may be NULL) gets its
+ * counts. DKV_EUNAVAILABLE when that peer is not UP, outside a cluster,
+ * or on a client peer asked to repair itself; DKV_ENOTFOUND for an
+ * unknown id; DKV_ECLOSED when dkv_close interrupts it. Blocks the
+ * calling thread (on the I/O thread: DKV_EDEADLK). */
+int dkv_repair(dkv_t *db, const char *peer_id, dkv_repair_report_t *report);
 
 /* FOR TESTS ONLY: a fault between this peer and peer `id`, so a test can
  * partition a running cluster without root. DKV_FAULT_DROP drops every

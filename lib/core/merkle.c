@@ -206,9 +206,11 @@ merkle_update(struct merkle *m, struct token t, const struct merkle_hash *old,
 		delta.a ^= new->a;
 		delta.b ^= new->b;
 	}
+	/* XOR commutes, so concurrent writers (each under its own key's
+	 * lock) may update one tree at once with atomic XORs */
 	for (slot = heap_slot(m->depth, merkle_leaf_of(m, t)); slot >= 1; slot >>= 1) {
-		m->nodes[slot].a ^= delta.a;
-		m->nodes[slot].b ^= delta.b;
+		__atomic_fetch_xor(&m->nodes[slot].a, delta.a, __ATOMIC_RELAXED);
+		__atomic_fetch_xor(&m->nodes[slot].b, delta.b, __ATOMIC_RELAXED);
 	}
 	return DKV_OK;
 }
@@ -222,14 +224,22 @@ merkle_node_valid(const struct merkle *m, unsigned level, uint32_t index)
 struct merkle_hash
 merkle_node(const struct merkle *m, unsigned level, uint32_t index)
 {
+	const struct merkle_hash *p;
+	struct merkle_hash h;
+
 	assert(merkle_node_valid(m, level, index));
-	return m->nodes[heap_slot(level, index)];
+	/* a node read while a writer updates it may mix two states: the
+	 * exchange then sees a difference that the next pass resolves */
+	p = &m->nodes[heap_slot(level, index)];
+	h.a = __atomic_load_n(&p->a, __ATOMIC_RELAXED);
+	h.b = __atomic_load_n(&p->b, __ATOMIC_RELAXED);
+	return h;
 }
 
 struct merkle_hash
 merkle_root(const struct merkle *m)
 {
-	return m->nodes[1];
+	return merkle_node(m, 0, 0);
 }
 
 bool
@@ -263,7 +273,7 @@ merkle_diff(const struct merkle *m, unsigned level, const uint32_t *idx,
 	if (!node_list_valid(m, level, idx, n))
 		return DKV_EINVAL;
 	for (uint32_t i = 0; i < n; i++)
-		if (!merkle_hash_eq(m->nodes[heap_slot(level, idx[i])], hash[i]))
+		if (!merkle_hash_eq(merkle_node(m, level, idx[i]), hash[i]))
 			out[count++] = idx[i];
 	return count;
 }

@@ -83,7 +83,9 @@ struct merkle_hash merkle_entry_hash(const void *key, size_t klen, const void *o
 
 /* Accounts for one entry at token t changing from *old to *new: insert
  * is (NULL, new), delete (old, NULL), change (old, new). DKV_EINVAL, and
- * the tree unchanged, when t is outside the range. */
+ * the tree unchanged, when t is outside the range. Threads may update
+ * one tree at once (atomic XORs) and read it meanwhile (merkle_node);
+ * init, clear and free must not overlap anything. */
 int merkle_update(struct merkle *m, struct token t, const struct merkle_hash *old,
                   const struct merkle_hash *new);
 

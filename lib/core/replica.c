@@ -127,6 +127,21 @@ encoded_free(uint8_t *enc, const uint8_t *stack)
 		mem_free(enc);
 }
 
+/* Writes an object record, telling the hooks (see replica.h). */
+static int
+put_object(const struct replica *r, const struct keybuf *kb, struct token t, const void *key,
+           size_t klen, const void *old, size_t oldlen, const uint8_t *enc, size_t size)
+{
+	int err;
+
+	if (r->hooks != NULL)
+		r->hooks->begin(r->hooks->arg);
+	err = store_put(r->store, kb->p, kb->len, enc, size, r->sync_writes);
+	if (r->hooks != NULL)
+		r->hooks->end(r->hooks->arg, t, key, klen, old, oldlen, enc, size, err == DKV_OK);
+	return err;
+}
+
 /* Hands the encoded object to the caller who asked for it. */
 static int
 give_object(const uint8_t *enc, size_t size, uint8_t **obj, size_t *len)
@@ -152,7 +167,7 @@ replica_apply(const struct replica *r, const struct replica_write *w, uint8_t **
 	struct vv held;
 	struct put_args p;
 	void *raw = NULL;
-	size_t size;
+	size_t size, rawlen = 0;
 	int err;
 
 	vv_init(&held);
@@ -163,7 +178,7 @@ replica_apply(const struct replica *r, const struct replica_write *w, uint8_t **
 	}
 	if ((err = keybuf_make(&kb, w->token, w->key, w->klen)) != DKV_OK)
 		return err;
-	err = read_at(r, &kb, 0, &raw, &o, NULL);
+	err = read_at(r, &kb, 0, &raw, &o, &rawlen);
 	if (err == DKV_ENOTFOUND) {
 		if (w->tombstone && w->ctx == NULL) {
 			/* nothing held, nothing to delete */
@@ -195,7 +210,7 @@ replica_apply(const struct replica *r, const struct replica_write *w, uint8_t **
 	if ((err = object_put(&o, &p)) != DKV_OK ||
 	    (err = encode_object(r, &o, stack, &enc, &size)) != DKV_OK)
 		goto out;
-	err = store_put(r->store, kb.p, kb.len, enc, size, r->sync_writes);
+	err = put_object(r, &kb, w->token, w->key, w->klen, raw, rawlen, enc, size);
 	if (err == DKV_OK)
 		err = give_object(enc, size, obj, len);
 out:
@@ -211,8 +226,8 @@ out:
  * that changes anything. A hint record (hint true) carries a header with
  * its creation time: the older of the record's and created_ms is kept. */
 static int
-merge_at(const struct replica *r, const struct keybuf *kb, bool hint, uint64_t created_ms,
-         const void *obj, size_t len)
+merge_at(const struct replica *r, const struct keybuf *kb, struct token t, const void *key,
+         size_t klen, bool hint, uint64_t created_ms, const void *obj, size_t len)
 {
 	uint8_t stack[OBJECT_STACK], *enc = NULL, *rec = NULL;
 	size_t skip = hint ? HINT_VALUE_HEADER : 0;
@@ -237,7 +252,7 @@ merge_at(const struct replica *r, const struct keybuf *kb, bool hint, uint64_t c
 	if (raw != NULL && size == rawlen - skip && memcmp(enc, (uint8_t *)raw + skip, size) == 0)
 		goto out;
 	if (!hint) {
-		err = store_put(r->store, kb->p, kb->len, enc, size, r->sync_writes);
+		err = put_object(r, kb, t, key, klen, raw, rawlen, enc, size);
 		goto out;
 	}
 	if ((rec = mem_alloc(HINT_VALUE_HEADER + size)) == NULL) {
@@ -273,7 +288,7 @@ replica_store(const struct replica *r, const void *key, size_t klen, struct toke
 
 	if ((err = keybuf_make(&kb, t, key, klen)) != DKV_OK)
 		return err;
-	err = merge_at(r, &kb, false, 0, obj, len);
+	err = merge_at(r, &kb, t, key, klen, false, 0, obj, len);
 	keybuf_free(&kb);
 	return err;
 }
@@ -290,7 +305,7 @@ replica_store_hint(const struct replica *r, const struct actor *intended, const 
 	if (kb.p == NULL)
 		return DKV_ENOMEM;
 	hint_key_encode(kb.p, intended, t, key, klen);
-	err = merge_at(r, &kb, true, now_ms, obj, len);
+	err = merge_at(r, &kb, t, key, klen, true, now_ms, obj, len);
 	keybuf_free(&kb);
 	return err;
 }

@@ -16,8 +16,21 @@
 #include "core/vv.h"
 #include "store/store.h"
 
+/* Called around every write of an object record (not hints), under the
+ * key's lock: begin right before the store write, end right after it
+ * with the record before (old, NULL when there was none) and after it
+ * (now, NULL when deleted) — what anti-entropy's trees follow (ae_trees.h).
+ * end runs even when the write failed (written false). */
+struct replica_hooks {
+	void (*begin)(void *arg);
+	void (*end)(void *arg, struct token t, const void *key, size_t klen, const void *old,
+	            size_t oldlen, const void *now, size_t nowlen, bool written);
+	void *arg;
+};
+
 struct replica {
 	struct store *store;
+	const struct replica_hooks *hooks; /* NULL: none */
 	struct actor self; /* dots this replica creates carry its node id */
 	enum conflict_mode mode;
 	uint32_t max_siblings;

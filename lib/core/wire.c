@@ -128,9 +128,75 @@ body_size(const struct msg *m)
 		return n + 8 + 4 + 4 + m->op.dlen;
 	case WMSG_STORED:
 		return n + 8 + 4;
+	case WMSG_AE_TREE:
+	case WMSG_AE_KEYS:
+		return n + 8 + 2 * TOKEN_BYTES + 3 + 4 + (size_t)m->ae.n * WIRE_AE_NODE + 4 +
+		       m->ae.keys_len;
+	case WMSG_AE_WANT:
+		return n + 8 + 2 * TOKEN_BYTES + 1 + 4 + 4 + m->ae.keys_len;
+	case WMSG_AE_DONE:
+		return n + 8 + 4 + 4 * 8;
+	case WMSG_AE_REPAIR:
+		return n + 8;
 	default:
 		return 0;
 	}
+}
+
+void
+wire_ae_put_node(uint8_t *nodes, uint32_t i, uint32_t index, uint64_t hash)
+{
+	struct wr w = {nodes + (size_t)i * WIRE_AE_NODE, 0};
+
+	wr_u32(&w, index);
+	wr_u64(&w, hash);
+}
+
+void
+wire_ae_get_node(const uint8_t *nodes, uint32_t i, uint32_t *index, uint64_t *hash)
+{
+	struct rd r = rd_init(nodes + (size_t)i * WIRE_AE_NODE, WIRE_AE_NODE);
+
+	*index = rd_u32(&r);
+	*hash = rd_u64(&r);
+}
+
+void
+wire_ae_put_key(uint8_t *keys, size_t *off, const void *key, uint16_t klen, bool with_hash,
+                uint64_t hash)
+{
+	struct wr w = {keys, *off};
+
+	wr_u16(&w, klen);
+	wr_bytes(&w, key, klen);
+	if (with_hash)
+		wr_u64(&w, hash);
+	*off = w.len;
+}
+
+bool
+wire_ae_next_key(const struct wire_ae *ae, bool with_hash, size_t *off, const uint8_t **key,
+                 uint16_t *klen, uint64_t *hash)
+{
+	struct rd r;
+
+	if (*off >= ae->keys_len)
+		return false;
+	r = rd_init(ae->keys + *off, ae->keys_len - *off);
+	*klen = rd_u16(&r);
+	*key = rd_bytes(&r, *klen);
+	*hash = with_hash ? rd_u64(&r) : 0;
+	if (r.bad || *klen == 0)
+		return false; /* the decoder checked it: cannot happen */
+	*off = ae->keys_len - r.left;
+	return true;
+}
+
+static void
+wr_token(struct wr *w, struct token t)
+{
+	token_to_bytes(t, w->p + w->len);
+	w->len += TOKEN_BYTES;
 }
 
 static void
@@ -218,6 +284,40 @@ wire_encode(const struct msg *m, uint8_t **out, size_t *len)
 	case WMSG_STORED:
 		wr_u64(&w, m->op.id);
 		wr_u32(&w, (uint32_t)m->op.status);
+		break;
+	case WMSG_AE_TREE:
+	case WMSG_AE_KEYS:
+		wr_u64(&w, m->ae.sid);
+		wr_token(&w, m->ae.lo);
+		wr_token(&w, m->ae.hi);
+		wr_u8(&w, m->ae.depth);
+		wr_u8(&w, m->ae.level);
+		wr_u8(&w, m->ae.flags);
+		wr_u32(&w, m->ae.n);
+		if (m->ae.n > 0)
+			wr_bytes(&w, m->ae.nodes, (size_t)m->ae.n * WIRE_AE_NODE);
+		wr_u32(&w, m->ae.nkeys);
+		if (m->ae.keys_len > 0)
+			wr_bytes(&w, m->ae.keys, m->ae.keys_len);
+		break;
+	case WMSG_AE_WANT:
+		wr_u64(&w, m->ae.sid);
+		wr_token(&w, m->ae.lo);
+		wr_token(&w, m->ae.hi);
+		wr_u8(&w, m->ae.flags);
+		wr_u32(&w, m->ae.n);
+		wr_u32(&w, m->ae.nkeys);
+		if (m->ae.keys_len > 0)
+			wr_bytes(&w, m->ae.keys, m->ae.keys_len);
+		break;
+	case WMSG_AE_DONE:
+		wr_u64(&w, m->ae.sid);
+		wr_u32(&w, (uint32_t)m->ae.status);
+		for (int i = 0; i < 4; i++)
+			wr_u64(&w, m->ae.counts[i]);
+		break;
+	case WMSG_AE_REPAIR:
+		wr_u64(&w, m->ae.sid);
 		break;
 	default:
 		break;
@@ -353,7 +453,7 @@ rd_op(struct rd *r, uint8_t type, struct wire_op *op)
 		break;
 	case WMSG_STORE:
 		op->flags = rd_u8(r);
-		if ((op->flags & ~WOP_HINT) != 0 ||
+		if ((op->flags & ~(WOP_HINT | WOP_NOACK)) != 0 ||
 		    ((op->flags & WOP_HINT) != 0 && (!rd_actor(r, &op->hint) || op->hint.len == 0)))
 			return DKV_EINVAL;
 		op->key = rd_blob(r, &op->klen, WIRE_MAX_KEY);
@@ -380,6 +480,94 @@ rd_op(struct rd *r, uint8_t type, struct wire_op *op)
 	if (!status_ok(op->status))
 		return DKV_EINVAL;
 	return DKV_OK;
+}
+
+static struct token
+rd_token(struct rd *r)
+{
+	const uint8_t *b = rd_bytes(r, TOKEN_BYTES);
+	struct token zero = {0, 0};
+
+	return b != NULL ? token_from_bytes(b) : zero;
+}
+
+/* nkeys keys (each u16 length >= 1, bytes, and a hash when with_hash)
+ * making up the rest of the body. */
+static int
+rd_ae_keys(struct rd *r, struct wire_ae *ae, bool with_hash)
+{
+	size_t off = 0;
+	uint32_t k;
+
+	ae->nkeys = rd_u32(r);
+	if (r->bad || ae->nkeys > r->left / (with_hash ? 11 : 3))
+		return DKV_EINVAL;
+	ae->keys = r->p;
+	ae->keys_len = r->left;
+	for (k = 0; k < ae->nkeys; k++) {
+		struct rd kr = rd_init(ae->keys + off, ae->keys_len - off);
+		uint16_t klen = rd_u16(&kr);
+
+		rd_bytes(&kr, klen);
+		if (with_hash)
+			rd_u64(&kr);
+		if (kr.bad || klen == 0)
+			return DKV_EINVAL;
+		off = ae->keys_len - kr.left;
+	}
+	if (off != ae->keys_len)
+		return DKV_EINVAL; /* trailing bytes */
+	rd_bytes(r, ae->keys_len);
+	return DKV_OK;
+}
+
+static int
+rd_ae(struct rd *r, uint8_t type, struct wire_ae *ae)
+{
+	uint32_t prev = 0;
+
+	ae->sid = rd_u64(r);
+	switch (type) {
+	case WMSG_AE_TREE:
+	case WMSG_AE_KEYS:
+		ae->lo = rd_token(r);
+		ae->hi = rd_token(r);
+		ae->depth = rd_u8(r);
+		ae->level = rd_u8(r);
+		ae->flags = rd_u8(r);
+		ae->n = rd_u32(r);
+		if (r->bad || ae->n > WIRE_AE_MAX_NODES || (size_t)ae->n * WIRE_AE_NODE > r->left ||
+		    ae->level > ae->depth || (ae->flags & ~WIRE_AE_LAST) != 0)
+			return DKV_EINVAL;
+		ae->nodes = rd_bytes(r, (size_t)ae->n * WIRE_AE_NODE);
+		for (uint32_t i = 0; i < ae->n; i++) {
+			uint32_t idx;
+			uint64_t h;
+
+			wire_ae_get_node(ae->nodes, i, &idx, &h);
+			if ((i > 0 && idx <= prev) || (ae->level < 32 && idx >> ae->level != 0))
+				return DKV_EINVAL;
+			prev = idx;
+		}
+		return rd_ae_keys(r, ae, true);
+	case WMSG_AE_WANT:
+		ae->lo = rd_token(r);
+		ae->hi = rd_token(r);
+		ae->flags = rd_u8(r);
+		ae->n = rd_u32(r); /* objects sent before it */
+		if ((ae->flags & ~WIRE_AE_LAST) != 0)
+			return DKV_EINVAL;
+		return rd_ae_keys(r, ae, false);
+	case WMSG_AE_DONE:
+		ae->status = (int32_t)rd_u32(r);
+		for (int i = 0; i < 4; i++)
+			ae->counts[i] = rd_u64(r);
+		return r->bad || !status_ok(ae->status) ? DKV_EINVAL : DKV_OK;
+	case WMSG_AE_REPAIR:
+		return r->bad ? DKV_EINVAL : DKV_OK;
+	default:
+		return DKV_EINVAL;
+	}
 }
 
 int
@@ -462,6 +650,14 @@ wire_decode(uint8_t type, const uint8_t *body, size_t len, struct msg *m)
 	case WMSG_READ:
 	case WMSG_VALUE:
 		if (rd_op(&r, type, &m->op) != DKV_OK)
+			goto fail;
+		break;
+	case WMSG_AE_TREE:
+	case WMSG_AE_KEYS:
+	case WMSG_AE_WANT:
+	case WMSG_AE_DONE:
+	case WMSG_AE_REPAIR:
+		if (rd_ae(&r, type, &m->ae) != DKV_OK)
 			goto fail;
 		break;
 	default:

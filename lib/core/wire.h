@@ -13,6 +13,7 @@
 #ifndef DKV_CORE_WIRE_H
 #define DKV_CORE_WIRE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -43,6 +44,13 @@ enum wire_type {
 	WMSG_STORED,  /* status */
 	WMSG_READ,    /* send me what you hold: key */
 	WMSG_VALUE,   /* status and the object (none when status says so) */
+	/* anti-entropy (lib/ae.h): one exchange per token range, by session
+	 * id; every message names the range */
+	WMSG_AE_TREE,   /* my hashes of these tree nodes at one level */
+	WMSG_AE_KEYS,   /* my entries (key, hash) in these leaves */
+	WMSG_AE_WANT,   /* send me your objects for these keys */
+	WMSG_AE_DONE,   /* the exchange is over (status, counts) */
+	WMSG_AE_REPAIR, /* run a full repair pass now, answer AE_DONE */
 	WMSG_TYPE_MAX
 };
 
@@ -77,6 +85,8 @@ struct peer_state {
 /* STORE flag: the object is a hint held for another peer (op.hint), sent
  * to this one because that peer is down (sloppy quorum) */
 #define WOP_HINT 0x04u
+/* STORE flag: no STORED answer wanted (anti-entropy's transfers) */
+#define WOP_NOACK 0x08u
 
 /* The body of a replication message. Byte fields point into the frame
  * being decoded (valid during the on_msg callback only); klen is 1..
@@ -92,6 +102,38 @@ struct wire_op {
 	struct actor hint; /* STORE with WOP_HINT: the peer it is meant for */
 };
 
+/* An anti-entropy message. The arrays point into the frame being decoded
+ * (valid during the on_msg callback only) and were checked by the decoder:
+ *   nodes: n entries of WIRE_AE_NODE bytes (AE_TREE: u32 index, u64 hash;
+ *          AE_KEYS: u32 leaf index, then 8 unused bytes), indexes strictly
+ *          increasing;
+ *   AE_WANT's n counts the objects its sender sent before it (no nodes);
+ *   keys:  nkeys entries of u16 length (1..WIRE_MAX_KEY), key bytes, and
+ *          for AE_KEYS a u64 hash; read them with wire_ae_next_key. */
+#define WIRE_AE_NODE 12
+#define WIRE_AE_LAST 0x01u /* AE_KEYS/AE_WANT: the exchange's last batch */
+#define WIRE_AE_MAX_NODES 65536
+struct wire_ae {
+	uint64_t sid;
+	struct token lo, hi; /* the range (lo, hi] */
+	uint8_t depth, level, flags;
+	int32_t status; /* AE_DONE */
+	uint32_t n, nkeys;
+	const uint8_t *nodes, *keys;
+	size_t keys_len;
+	uint64_t counts[4]; /* AE_DONE: ranges, keys compared, keys repaired, ranges differing */
+};
+
+void wire_ae_put_node(uint8_t *nodes, uint32_t i, uint32_t index, uint64_t hash);
+void wire_ae_get_node(const uint8_t *nodes, uint32_t i, uint32_t *index, uint64_t *hash);
+/* Appends a key (and for AE_KEYS its hash) at keys + *off; room for
+ * 2 + klen + 8 bytes. */
+void wire_ae_put_key(uint8_t *keys, size_t *off, const void *key, uint16_t klen, bool with_hash,
+                     uint64_t hash);
+/* The key at *off (advanced past it); false at the end. */
+bool wire_ae_next_key(const struct wire_ae *ae, bool with_hash, size_t *off, const uint8_t **key,
+                      uint16_t *klen, uint64_t *hash);
+
 struct msg {
 	enum wire_type type;
 	struct actor from;
@@ -104,6 +146,7 @@ struct msg {
 	uint32_t nstates;
 	struct peer_state *states; /* ACK, ACK2 */
 	struct wire_op op;         /* APPLY .. VALUE */
+	struct wire_ae ae;         /* AE_* */
 };
 
 void wire_encode_header(uint8_t out[WIRE_HEADER], uint8_t type, uint32_t body_len);

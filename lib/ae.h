@@ -1,0 +1,84 @@
+/*
+ * Anti-entropy: replicas compare Merkle trees of the ranges they share and
+ * exchange only the keys that differ (ae_trees.h keeps the trees).
+ *
+ * An exchange (a "session") is about one range and two of its replicas,
+ * the initiator I and the partner P, and runs by messages that each name
+ * the range (lo, hi], so P keeps no state but a batch of leaves to go:
+ *  1. I sends AE_TREE with its root (level 0).
+ *  2. The receiver of an AE_TREE compares the nodes with its own. None
+ *     differs: the ranges agree; P answers AE_DONE, I ends the session.
+ *     Some differ, above the leaves: it sends AE_TREE with its own hashes
+ *     of their descendants AE_STEP levels down (the roles swap each
+ *     round). At the leaves: it sends AE_KEYS, its entries (key and
+ *     entry hash) in the differing leaves, in batches of at most
+ *     AE_BATCH_KEYS keys / AE_BATCH_BYTES, one at a time.
+ *  3. The receiver of AE_KEYS scans its own entries in those leaves,
+ *     sends (STORE, no answer wanted) each of its objects the other side
+ *     lacks or holds differently, and answers AE_WANT with the keys it
+ *     lacks or holds differently.
+ *  4. The receiver of AE_WANT sends those objects, then the next batch of
+ *     AE_KEYS; after the last batch, I ends the session, or P answers
+ *     AE_DONE so that I does.
+ * Objects are merged causally where they land (replica_store), so after
+ * a session both sides hold the merge of both, and their trees agree
+ * unless a write came in meanwhile. Hashes travel as 64 bits.
+ *
+ * Who starts what. A pass goes over every range this peer replicates;
+ * for each range it runs a session with each other replica judged up.
+ * The background pass (every ae_interval_s, 0: never) only pairs a peer
+ * with replicas whose id sorts after its own, so each pair of replicas is
+ * compared once per round of passes; a repair pass (ae_repair, dkv_repair,
+ * `dkv repair`, or a peer's AE_REPAIR) pairs it with all of them and
+ * reports when done. At most ae_sessions sessions run at once; a session
+ * silent for 4 * timeout_ms is abandoned (its range counts as failed).
+ *
+ * Loop thread only, except the counters (ae_stats) and the trees' write
+ * hooks.
+ */
+#ifndef DKV_AE_H
+#define DKV_AE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "libdkv/dkv.h"
+#include "core/wire.h"
+
+#define AE_STEP 2
+#define AE_BATCH_KEYS 1024
+#define AE_BATCH_BYTES (256u << 10)
+#define AE_TICK_MS 100
+
+struct dkv;
+struct cluster;
+struct ae;
+
+/* What a repair pass did, from the peer that ran it. */
+struct ae_report {
+	uint64_t ranges;          /* range sessions completed */
+	uint64_t ranges_differing; /* of which the trees differed */
+	uint64_t keys_compared;   /* entries compared at the leaves */
+	uint64_t keys_repaired;   /* objects sent to the partners */
+	uint64_t failed;          /* sessions abandoned or refused */
+};
+
+int ae_open(struct dkv *db, struct cluster *c, struct ae **out);
+/* No more sessions; repairs waiting end with DKV_ECLOSED. */
+void ae_shutdown(struct ae *a);
+void ae_free(struct ae *a);
+
+/* An anti-entropy message from the peer listening at from. */
+void ae_on_msg(struct ae *a, const struct msg *m, const char *from);
+
+/* Runs a repair pass on peer (NULL or this peer's id: here; another
+ * peer's id: asks it with AE_REPAIR) and calls done(arg, err, report)
+ * on the loop thread when it is over. DKV_EUNAVAILABLE when that peer is
+ * not up or this peer stores nothing, DKV_ENOTFOUND for an unknown id. */
+void ae_repair(struct ae *a, const char *peer, void (*done)(void *arg, int err,
+                                                            const struct ae_report *r),
+               void *arg);
+
+void ae_stats(struct ae *a, void (*fn)(const char *name, double value, void *arg), void *arg);
+
+#endif
