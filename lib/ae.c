@@ -28,6 +28,8 @@ struct pass {
 	TAILQ_ENTRY(pass) link;
 	bool forced;
 	uint32_t next_range, next_rep, running;
+	bool started_all; /* every session of the pass has been started */
+	bool idle;        /* the background pass, between passes */
 	struct ae_report rep;
 	void (*done)(void *arg, int err, const struct ae_report *r);
 	void *arg;
@@ -127,27 +129,34 @@ send_done(struct ae *a, const char *addr, uint64_t sid, int status, const struct
 	send_msg(a, addr, &m);
 }
 
-/* Sends this peer's object for key to addr, to merge (no answer). */
-static void
-send_object(struct ae *a, const char *addr, const uint8_t *key, size_t klen)
+/* Sends this peer's object for key to addr, to merge (no answer), unless
+ * its entry hash is `unless` (what the asker already holds). True when
+ * sent. */
+static bool
+send_object(struct ae *a, const char *addr, const uint8_t *key, size_t klen, uint64_t unless)
 {
 	struct msg m;
 	void *raw;
 	size_t len;
+	bool sent = false;
 
 	if (replica_read_raw(&a->db->replica, key, klen, token_of_key(key, klen), &raw, &len) !=
 	    DKV_OK)
-		return;
-	memset(&m, 0, sizeof(m));
-	m.type = WMSG_STORE;
-	m.op.flags = WOP_NOACK;
-	m.op.key = key;
-	m.op.klen = (uint32_t)klen;
-	m.op.data = raw;
-	m.op.dlen = (uint32_t)len;
-	send_msg(a, addr, &m);
+		return false;
+	if (unless == 0 || merkle_entry_hash(key, klen, raw, len).a != unless) {
+		memset(&m, 0, sizeof(m));
+		m.type = WMSG_STORE;
+		m.op.flags = WOP_NOACK;
+		m.op.key = key;
+		m.op.klen = (uint32_t)klen;
+		m.op.data = raw;
+		m.op.dlen = (uint32_t)len;
+		send_msg(a, addr, &m);
+		atomic_fetch_add_explicit(&a->repaired, 1, memory_order_relaxed);
+		sent = true;
+	}
 	store_free_value(a->db->store, raw);
-	atomic_fetch_add_explicit(&a->repaired, 1, memory_order_relaxed);
+	return sent;
 }
 
 /* --- entries of a set of leaves ---------------------------------------- */
@@ -422,27 +431,42 @@ pass_reset(struct pass *p)
 {
 	p->next_range = 0;
 	p->next_rep = 0;
+	p->started_all = false;
 }
 
 /* Starts sessions for p while there is room; false when it has none
- * left to start. */
+ * left to start. It goes replica by replica: every range with its first
+ * other replica, then every range with its second..., so the sessions of
+ * one range do not run at once and a later one finds what an earlier one
+ * already repaired in agreement. */
 static bool
 pass_advance(struct ae *a, struct pass *p)
 {
 	const struct actor *self = &a->db->self;
 
-	while (p->next_range < a->trees.n) {
-		struct ae_range *r = &a->trees.r[p->next_range];
+	while (!p->started_all) {
+		struct ae_range *r;
 
+		if (p->next_range >= a->trees.n) {
+			bool more = false;
+
+			p->next_range = 0;
+			p->next_rep++;
+			for (uint32_t i = 0; i < a->trees.n && !more; i++)
+				more = a->trees.r[i].nreps > p->next_rep;
+			p->started_all = !more;
+			continue;
+		}
+		r = &a->trees.r[p->next_range];
 		if (p->next_rep >= r->nreps) {
 			p->next_range++;
-			p->next_rep = 0;
 			continue;
 		}
 		if (a->initiated >= a->db->s.ae_sessions)
 			return true;
 		{
-			const struct actor *peer = &r->reps[p->next_rep++];
+			const struct actor *peer = &r->reps[p->next_rep];
+			uint32_t i = p->next_range++;
 			char addr[WIRE_ADDR_MAX + 1];
 
 			if (!p->forced && actor_cmp(peer, self) < 0)
@@ -454,7 +478,7 @@ pass_advance(struct ae *a, struct pass *p)
 				}
 				continue;
 			}
-			if (!session_start(a, p, p->next_range, peer)) {
+			if (!session_start(a, p, i, peer)) {
 				p->rep.failed++;
 				atomic_fetch_add_explicit(&a->failed, 1, memory_order_relaxed);
 			}
@@ -467,13 +491,12 @@ pass_advance(struct ae *a, struct pass *p)
 static void
 pass_check(struct ae *a, struct pass *p)
 {
-	if (p->next_range < a->trees.n || p->next_range == UINT32_MAX || p->running > 0)
+	if (!p->started_all || p->idle || p->running > 0)
 		return; /* still going, or the background pass is idle */
 	atomic_fetch_add_explicit(&a->passes, 1, memory_order_relaxed);
 	if (!p->forced) {
 		a->next_bg_ms = clock_mono_ms() + (uint64_t)a->db->s.ae_interval_s * 1000;
-		pass_reset(p);
-		p->next_range = UINT32_MAX; /* idle until due */
+		p->idle = true; /* until due */
 		return;
 	}
 	TAILQ_REMOVE(&a->repairs, p, link);
@@ -500,7 +523,7 @@ refresh_ranges(struct ae *a)
 		/* the ranges moved: passes start over on the new ones */
 		TAILQ_FOREACH(p, &a->repairs, link)
 			pass_reset(p);
-		if (a->bg.next_range != UINT32_MAX)
+		if (!a->bg.idle)
 			pass_reset(&a->bg);
 	}
 	mem_free(specs);
@@ -521,10 +544,11 @@ schedule(struct ae *a)
 	}
 	if (!TAILQ_EMPTY(&a->repairs) || a->db->s.ae_interval_s == 0)
 		return;
-	if (a->bg.next_range == UINT32_MAX) {
+	if (a->bg.idle) {
 		if (clock_mono_ms() < a->next_bg_ms)
 			return;
 		pass_reset(&a->bg);
+		a->bg.idle = false;
 		memset(&a->bg.rep, 0, sizeof(a->bg.rep));
 	}
 	if (!pass_advance(a, &a->bg))
@@ -714,12 +738,13 @@ on_keys(struct ae *a, const struct msg *m, const char *from)
 		atomic_fetch_add_explicit(&a->compared, 1, memory_order_relaxed);
 		if (s != NULL && s->initiator)
 			s->pass->rep.keys_compared++;
-		if (c <= 0 && (c < 0 || mine.e[i].hash != theirs.e[j].hash)) {
-			send_object(a, from, mine.e[i].key, mine.e[i].klen);
-			nsent++;
-		}
+		if (c <= 0 && (c < 0 || mine.e[i].hash != theirs.e[j].hash))
+			nsent += send_object(a, from, mine.e[i].key, mine.e[i].klen, 0);
 		if (c >= 0 && (c > 0 || mine.e[i].hash != theirs.e[j].hash)) {
-			wire_ae_put_key(want, &off, theirs.e[j].key, theirs.e[j].klen, false, 0);
+			/* with the hash of what we just sent: when their merge of it
+			 * is just that (ours dominated theirs), they need not answer */
+			wire_ae_put_key(want, &off, theirs.e[j].key, theirs.e[j].klen, true,
+			                c == 0 ? mine.e[i].hash : 0);
 			nwant++;
 		}
 		if (c <= 0)
@@ -752,7 +777,7 @@ on_want(struct ae *a, const struct msg *m, const char *from)
 	struct session *s = find_session(a, m->ae.sid, &m->from);
 	const uint8_t *key;
 	uint16_t klen;
-	uint64_t unused;
+	uint64_t theirs;
 	size_t pos = 0;
 	int i;
 
@@ -760,11 +785,12 @@ on_want(struct ae *a, const struct msg *m, const char *from)
 		return;
 	if (s != NULL && s->initiator)
 		s->pass->rep.keys_repaired += m->ae.n; /* what the other side sent */
-	while (wire_ae_next_key(&m->ae, false, &pos, &key, &klen, &unused)) {
-		send_object(a, from, key, klen);
-		if (s != NULL && s->initiator)
+	/* their objects came before this on the same link and were merged
+	 * (inline, with sync_writes=0): skip the keys where the merge left us
+	 * exactly what they hold */
+	while (wire_ae_next_key(&m->ae, true, &pos, &key, &klen, &theirs))
+		if (send_object(a, from, key, klen, theirs) && s != NULL && s->initiator)
 			s->pass->rep.keys_repaired++;
-	}
 	if (s == NULL) {
 		if (m->ae.flags & WIRE_AE_LAST)
 			send_done(a, from, m->ae.sid, DKV_OK, NULL);
@@ -932,7 +958,7 @@ ae_open(struct dkv *db, struct cluster *c, struct ae **out)
 	TAILQ_INIT(&a->repairs);
 	TAILQ_INIT(&a->remotes);
 	a->next_sid = (uint64_t)arc4random() << 32 | arc4random();
-	a->bg.next_range = UINT32_MAX;
+	a->bg.idle = true;
 	a->next_bg_ms = clock_mono_ms() + (uint64_t)db->s.ae_interval_s * 1000;
 	if (db->store != NULL) {
 		if ((err = ae_trees_init(&a->trees, db->store, db->s.ae_depth)) != DKV_OK) {

@@ -65,8 +65,8 @@ sample(enum wire_type type, struct msg *m, struct digest *d, struct peer_state *
 		m->ae.counts[3] = 42;
 		wire_ae_put_node(nodes, 0, 1, 0x1111);
 		wire_ae_put_node(nodes, 1, 6, 0x2222);
-		wire_ae_put_key(keys, &off, "k1", 2, type == WMSG_AE_KEYS, 77);
-		wire_ae_put_key(keys, &off, "key\0two", 7, type == WMSG_AE_KEYS, 88);
+		wire_ae_put_key(keys, &off, "k1", 2, true, 77);
+		wire_ae_put_key(keys, &off, "key\0two", 7, true, 88);
 		if (type == WMSG_AE_TREE || type == WMSG_AE_KEYS) {
 			m->ae.n = 2;
 			m->ae.nodes = nodes;
@@ -157,13 +157,13 @@ START_TEST(test_every_message_roundtrips)
 				uint16_t klen;
 				uint64_t kh;
 				size_t pos = 0;
-				bool with = type == WMSG_AE_KEYS;
+				bool with = true;
 
 				ck_assert_uint_eq(back.ae.nkeys, 2);
 				ck_assert(wire_ae_next_key(&back.ae, with, &pos, &key, &klen, &kh));
 				ck_assert(wire_ae_next_key(&back.ae, with, &pos, &key, &klen, &kh));
 				ck_assert(klen == 7 && memcmp(key, "key\0two", 7) == 0);
-				ck_assert(kh == (with ? 88u : 0u));
+				ck_assert(kh == 88u);
 				ck_assert(!wire_ae_next_key(&back.ae, with, &pos, &key, &klen, &kh));
 			}
 		} else if (type >= WMSG_APPLY) {
@@ -346,7 +346,7 @@ START_TEST(test_bad_replication_messages_are_refused)
 		free(buf);
 		/* a key of length 0, and a count that claims more keys */
 		m.type = WMSG_AE_WANT;
-		wire_ae_put_key(keys, &off, "", 0, false, 0);
+		wire_ae_put_key(keys, &off, "", 0, true, 0);
 		m.ae.nkeys = 1;
 		m.ae.keys = keys;
 		m.ae.keys_len = off;
@@ -354,7 +354,7 @@ START_TEST(test_bad_replication_messages_are_refused)
 		ck_assert_int_eq(wire_decode(WMSG_AE_WANT, buf + WIRE_HEADER, len - WIRE_HEADER, &back), DKV_EINVAL);
 		free(buf);
 		off = 0;
-		wire_ae_put_key(keys, &off, "k", 1, false, 0);
+		wire_ae_put_key(keys, &off, "k", 1, true, 0);
 		m.ae.keys_len = off;
 		m.ae.nkeys = 2;
 		ck_assert_int_eq(wire_encode(&m, &buf, &len), DKV_OK);

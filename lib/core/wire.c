@@ -557,7 +557,7 @@ rd_ae(struct rd *r, uint8_t type, struct wire_ae *ae)
 		ae->n = rd_u32(r); /* objects sent before it */
 		if ((ae->flags & ~WIRE_AE_LAST) != 0)
 			return DKV_EINVAL;
-		return rd_ae_keys(r, ae, false);
+		return rd_ae_keys(r, ae, true);
 	case WMSG_AE_DONE:
 		ae->status = (int32_t)rd_u32(r);
 		for (int i = 0; i < 4; i++)

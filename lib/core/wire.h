@@ -108,8 +108,10 @@ struct wire_op {
  *          AE_KEYS: u32 leaf index, then 8 unused bytes), indexes strictly
  *          increasing;
  *   AE_WANT's n counts the objects its sender sent before it (no nodes);
- *   keys:  nkeys entries of u16 length (1..WIRE_MAX_KEY), key bytes, and
- *          for AE_KEYS a u64 hash; read them with wire_ae_next_key. */
+ *   keys:  nkeys entries of u16 length (1..WIRE_MAX_KEY), key bytes and a
+ *          u64 hash (AE_KEYS: the entry's; AE_WANT: that of the object the
+ *          asker sent for the key just before, 0 for none); read them with
+ *          wire_ae_next_key. */
 #define WIRE_AE_NODE 12
 #define WIRE_AE_LAST 0x01u /* AE_KEYS/AE_WANT: the exchange's last batch */
 #define WIRE_AE_MAX_NODES 65536

@@ -1,0 +1,448 @@
+/*
+ * bench_repair: how fast a replica catches up, through hinted handoff and
+ * through anti-entropy (public API only; peers in this process over
+ * loopback, each with its own LevelDB in a temporary directory).
+ *
+ *   hints  4 peers, n = 3. One peer is closed; --keys keys are written at
+ *          QUORUM (the fallbacks keep hints for it); it is reopened, and the
+ *          time until no hint is held anywhere is measured.
+ *   ae     3 peers, n = 3, no hints, no background pass. --keys keys are
+ *          written at ALL; one peer is closed; --diff-pct of the keys are
+ *          overwritten at QUORUM; it is reopened and dkv_repair runs on it.
+ *          Reported: the pass's time, the bytes anti-entropy sent (all
+ *          peers), and the size of what differed (keys + values written
+ *          while it was down); then a second pass must find nothing.
+ *   wipe   3 peers, n = 3: --keys keys at ALL, then one peer loses its
+ *          data directory and comes back empty (same node_id); dkv_repair
+ *          on it rebuilds it.
+ *
+ * Usage: bench_repair [--phase hints|ae|wipe|all] [--keys N] [--diff-pct P]
+ *                     [--value-bytes B]
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <ftw.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "libdkv/dkv.h"
+
+#define MAX_PEERS 4
+#define WINDOW 64
+
+struct peer {
+	dkv_t *db;
+	char dir[256];
+	char id[64];
+};
+
+static struct peer peers[MAX_PEERS];
+static int npeers;
+static char seed[64];
+static unsigned value_bytes = 100;
+
+static uint64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void
+sleep_ms(unsigned ms)
+{
+	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+
+	nanosleep(&ts, NULL);
+}
+
+static void
+die(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	fprintf(stderr, "bench_repair: ");
+	vfprintf(stderr, fmt, ap);
+	fprintf(stderr, "\n");
+	va_end(ap);
+	exit(1);
+}
+
+static int
+rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static void
+rmtree(const char *dir)
+{
+	nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static void
+set(dkv_config_t *cfg, const char *name, const char *value)
+{
+	if (dkv_config_set(cfg, name, value) != DKV_OK)
+		die("%s=%s: %s", name, value, dkv_config_error(cfg));
+}
+
+/* Opens peer i with the phase's settings (name/value pairs). */
+static void
+open_peer(int i, const char *const *extra)
+{
+	dkv_config_t *cfg = dkv_config_new();
+	dkv_peer_info_t *l;
+	size_t n;
+	int err;
+
+	if (peers[i].dir[0] == '\0') {
+		snprintf(peers[i].dir, sizeof(peers[i].dir), "/tmp/dkv-bench-repair-XXXXXX");
+		if (mkdtemp(peers[i].dir) == NULL)
+			die("mkdtemp: %s", strerror(errno));
+	}
+	snprintf(peers[i].id, sizeof(peers[i].id), "bench-peer-%d", i);
+	set(cfg, "data_dir", peers[i].dir);
+	set(cfg, "node_id", peers[i].id);
+	set(cfg, "listen", "127.0.0.1:0");
+	set(cfg, "vnodes", "64");
+	set(cfg, "cluster_name", "bench-repair");
+	set(cfg, "gossip_interval_ms", "200");
+	set(cfg, "log_level", "error");
+	if (seed[0] != '\0')
+		set(cfg, "seeds", seed);
+	for (; extra != NULL && extra[0] != NULL; extra += 2)
+		set(cfg, extra[0], extra[1]);
+	if ((err = dkv_open(cfg, &peers[i].db)) != DKV_OK)
+		die("open peer %d: %s: %s", i, dkv_strerror(err), dkv_config_error(cfg));
+	dkv_config_free(cfg);
+	if (seed[0] == '\0') {
+		if (dkv_peers(peers[i].db, &l, &n) != DKV_OK)
+			die("dkv_peers");
+		snprintf(seed, sizeof(seed), "%s", l[0].addr);
+		dkv_peers_free(l, n);
+	}
+}
+
+/* Until every open peer sees every peer UP. */
+static void
+wait_all_up(void)
+{
+	uint64_t deadline = now_ms() + 60000;
+
+	for (;;) {
+		bool ok = true;
+
+		for (int i = 0; i < npeers && ok; i++) {
+			dkv_peer_info_t *l;
+			size_t n, up = 0;
+
+			if (peers[i].db == NULL)
+				continue;
+			if (dkv_peers(peers[i].db, &l, &n) != DKV_OK)
+				die("dkv_peers");
+			for (size_t k = 0; k < n; k++)
+				up += l[k].state == DKV_PEER_UP && l[k].tokens > 0;
+			dkv_peers_free(l, n);
+			ok = up == (size_t)npeers;
+		}
+		if (ok)
+			return;
+		if (now_ms() > deadline)
+			die("peers did not converge in 60 s");
+		sleep_ms(50);
+	}
+}
+
+static void
+wait_down(int v)
+{
+	uint64_t deadline = now_ms() + 30000;
+
+	for (int i = 0; i < npeers; i++) {
+		for (;;) {
+			dkv_peer_info_t *l;
+			size_t n;
+			bool down = false;
+
+			if (i == v || peers[i].db == NULL)
+				break;
+			if (dkv_peers(peers[i].db, &l, &n) != DKV_OK)
+				die("dkv_peers");
+			for (size_t k = 0; k < n; k++)
+				if (strcmp(l[k].id, peers[v].id) == 0)
+					down = l[k].state == DKV_PEER_DOWN;
+			dkv_peers_free(l, n);
+			if (down)
+				break;
+			if (now_ms() > deadline)
+				die("peer %d not seen DOWN", v);
+			sleep_ms(20);
+		}
+	}
+}
+
+static void
+start(int n, const char *const *extra)
+{
+	npeers = n;
+	seed[0] = '\0';
+	memset(peers, 0, sizeof(peers));
+	for (int i = 0; i < n; i++)
+		open_peer(i, extra);
+	wait_all_up();
+}
+
+static void
+stop_all(void)
+{
+	for (int i = 0; i < npeers; i++) {
+		dkv_close(peers[i].db);
+		peers[i].db = NULL;
+		rmtree(peers[i].dir);
+	}
+}
+
+static void
+close_peer(int v)
+{
+	dkv_close(peers[v].db);
+	peers[v].db = NULL;
+	wait_down(v);
+}
+
+struct stat_q {
+	const char *name;
+	double v;
+};
+
+static void
+stat_fn(const char *name, double v, void *arg)
+{
+	struct stat_q *q = arg;
+
+	if (strcmp(name, q->name) == 0)
+		q->v = v;
+}
+
+static double
+sum_stat(const char *name)
+{
+	double total = 0;
+
+	for (int i = 0; i < npeers; i++) {
+		struct stat_q q = {name, 0};
+
+		if (peers[i].db == NULL)
+			continue;
+		dkv_stats(peers[i].db, stat_fn, &q);
+		total += q.v;
+	}
+	return total;
+}
+
+/* --- writing many keys, WINDOW at a time ---------------------------------- */
+
+struct window {
+	int inflight, failed;
+};
+
+static void
+put_done(int err, void *arg)
+{
+	struct window *w = arg;
+
+	__atomic_sub_fetch(&w->inflight, 1, __ATOMIC_SEQ_CST);
+	if (err != DKV_OK)
+		__atomic_add_fetch(&w->failed, 1, __ATOMIC_SEQ_CST);
+}
+
+static void
+make_value(char *val, unsigned k, unsigned round)
+{
+	int n = snprintf(val, value_bytes + 1, "v%u-r%u-", k, round);
+
+	for (unsigned i = (unsigned)n; i < value_bytes; i++)
+		val[i] = (char)('a' + (i + k) % 26);
+	val[value_bytes] = '\0';
+}
+
+/* Writes keys [0, n) step `step` through db at level l; returns the
+ * payload bytes (keys + values) written. */
+static uint64_t
+write_keys(dkv_t *db, unsigned n, unsigned step, unsigned round, dkv_consistency_t l)
+{
+	dkv_opts_t *o = dkv_opts_new();
+	struct window w = {0, 0};
+	char key[32], *val = malloc(value_bytes + 1);
+	uint64_t bytes = 0;
+
+	dkv_opts_set_consistency(o, l);
+	for (unsigned k = 0; k < n; k += step) {
+		int len = snprintf(key, sizeof(key), "key%08u", k);
+
+		while (__atomic_load_n(&w.inflight, __ATOMIC_SEQ_CST) >= WINDOW)
+			sleep_ms(0);
+		make_value(val, k, round);
+		__atomic_add_fetch(&w.inflight, 1, __ATOMIC_SEQ_CST);
+		if (dkv_put_async(db, key, (size_t)len, val, value_bytes, NULL, o, put_done, &w) !=
+		    DKV_OK)
+			die("put_async");
+		bytes += (uint64_t)len + value_bytes;
+	}
+	while (__atomic_load_n(&w.inflight, __ATOMIC_SEQ_CST) > 0)
+		sleep_ms(1);
+	if (w.failed > 0)
+		die("%d puts failed", w.failed);
+	dkv_opts_free(o);
+	free(val);
+	return bytes;
+}
+
+/* --- phases ------------------------------------------------------------- */
+
+static void
+phase_hints(unsigned nkeys)
+{
+	static const char *const extra[] = {"n", "3", "ae_interval_s", "0", NULL};
+	uint64_t t0, t1;
+	double held;
+
+	printf("hints: 4 peers, n=3; peer 3 down while %u keys are written at QUORUM\n", nkeys);
+	start(4, extra);
+	close_peer(3);
+	t0 = now_ms();
+	write_keys(peers[0].db, nkeys, 1, 1, DKV_QUORUM);
+	t1 = now_ms();
+	printf("  written in %.2f s (%.0f puts/s)\n", (t1 - t0) / 1000.0,
+	       nkeys * 1000.0 / (double)(t1 - t0 ? t1 - t0 : 1));
+	while ((held = sum_stat("hints_held")) < sum_stat("hints_stored"))
+		sleep_ms(10); /* the last acks */
+	printf("  hints held for peer 3: %.0f\n", held);
+	open_peer(3, extra);
+	t0 = now_ms();
+	wait_all_up();
+	t1 = now_ms();
+	while (sum_stat("hints_held") > 0 || sum_stat("hints_in_flight") > 0)
+		sleep_ms(5);
+	printf("  peer 3 back (UP everywhere after %.2f s); hints drained %.2f s after it reopened, "
+	       "%.2f s after it was UP: %.0f delivered, %.0f dropped\n",
+	       (t1 - t0) / 1000.0, (now_ms() - t0) / 1000.0, (now_ms() - t1) / 1000.0,
+	       sum_stat("hints_delivered"), sum_stat("hints_dropped"));
+	stop_all();
+}
+
+static void
+phase_ae(unsigned nkeys, double pct)
+{
+	static const char *const extra[] = {"n", "3", "hinted_handoff", "0", "ae_interval_s", "0",
+	                                    NULL};
+	unsigned step = pct > 0 ? (unsigned)(100.0 / pct) : nkeys + 1;
+	dkv_repair_report_t rep;
+	uint64_t t0, differing, bytes0;
+	int err;
+
+	printf("ae: 3 peers, n=3, no hints; %u keys at ALL, then %.2f%% rewritten while peer 2 is "
+	       "down\n",
+	       nkeys, pct);
+	start(3, extra);
+	write_keys(peers[0].db, nkeys, 1, 1, DKV_ALL);
+	close_peer(2);
+	differing = write_keys(peers[0].db, nkeys, step, 2, DKV_QUORUM);
+	open_peer(2, extra);
+	wait_all_up();
+	bytes0 = (uint64_t)sum_stat("ae_bytes_sent");
+	t0 = now_ms();
+	if ((err = dkv_repair(peers[2].db, NULL, &rep)) != DKV_OK)
+		die("repair: %s", dkv_strerror(err));
+	printf("  repair pass on peer 2: %.2f s; %" PRIu64 " ranges, %" PRIu64 " differing, %" PRIu64
+	       " keys compared, %" PRIu64 " objects moved, %" PRIu64 " failed\n",
+	       (now_ms() - t0) / 1000.0, rep.ranges, rep.ranges_differing, rep.keys_compared,
+	       rep.keys_repaired, rep.failed);
+	{
+		uint64_t sent = (uint64_t)sum_stat("ae_bytes_sent") - bytes0;
+
+		printf("  anti-entropy sent %" PRIu64 " bytes for %" PRIu64
+		       " bytes of keys+values that differ: %.2fx\n",
+		       sent, differing, differing ? (double)sent / (double)differing : 0.0);
+	}
+	t0 = now_ms();
+	if ((err = dkv_repair(peers[2].db, NULL, &rep)) != DKV_OK)
+		die("repair: %s", dkv_strerror(err));
+	printf("  a second pass: %.2f s, %" PRIu64 " of %" PRIu64 " ranges differ\n",
+	       (now_ms() - t0) / 1000.0, rep.ranges_differing, rep.ranges);
+	stop_all();
+}
+
+static void
+phase_wipe(unsigned nkeys)
+{
+	static const char *const extra[] = {"n", "3", "hinted_handoff", "0", "ae_interval_s", "0",
+	                                    NULL};
+	dkv_repair_report_t rep;
+	uint64_t t0;
+	int err;
+
+	printf("wipe: 3 peers, n=3; %u keys at ALL, then peer 2 loses its data\n", nkeys);
+	start(3, extra);
+	t0 = now_ms();
+	write_keys(peers[0].db, nkeys, 1, 1, DKV_ALL);
+	printf("  loaded in %.1f s\n", (now_ms() - t0) / 1000.0);
+	close_peer(2);
+	rmtree(peers[2].dir);
+	peers[2].dir[0] = '\0';
+	open_peer(2, extra);
+	wait_all_up();
+	t0 = now_ms();
+	if ((err = dkv_repair(peers[2].db, NULL, &rep)) != DKV_OK)
+		die("repair: %s", dkv_strerror(err));
+	printf("  rebuilt by one repair pass in %.2f s: %" PRIu64 " objects moved, %" PRIu64
+	       " failed; %.0f bytes sent\n",
+	       (now_ms() - t0) / 1000.0, rep.keys_repaired, rep.failed, sum_stat("ae_bytes_sent"));
+	stop_all();
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *phase = "all";
+	unsigned nkeys = 100000;
+	double pct = 1.0;
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--phase") == 0 && i + 1 < argc)
+			phase = argv[++i];
+		else if (strcmp(argv[i], "--keys") == 0 && i + 1 < argc)
+			nkeys = (unsigned)strtoul(argv[++i], NULL, 10);
+		else if (strcmp(argv[i], "--diff-pct") == 0 && i + 1 < argc)
+			pct = strtod(argv[++i], NULL);
+		else if (strcmp(argv[i], "--value-bytes") == 0 && i + 1 < argc)
+			value_bytes = (unsigned)strtoul(argv[++i], NULL, 10);
+		else
+			die("usage: bench_repair [--phase hints|ae|wipe|all] [--keys N] [--diff-pct P] "
+			    "[--value-bytes B]");
+	}
+	if (nkeys == 0 || value_bytes < 16 || value_bytes > 65536 || pct < 0 || pct > 100)
+		die("bad arguments");
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (strcmp(phase, "hints") == 0 || strcmp(phase, "all") == 0)
+		phase_hints(nkeys);
+	if (strcmp(phase, "ae") == 0 || strcmp(phase, "all") == 0)
+		phase_ae(nkeys, pct);
+	if (strcmp(phase, "wipe") == 0 || strcmp(phase, "all") == 0)
+		phase_wipe(nkeys);
+	return 0;
+}
