@@ -22,6 +22,7 @@
 #include "core/ring.h"
 #include "dkv_internal.h"
 #include "ae.h"
+#include "gc.h"
 #include "hints.h"
 #include "opts.h"
 #include "repl.h"
@@ -59,6 +60,7 @@ struct repl {
 	unsigned peer_jobs; /* peers' writes queued on the workers */
 	struct hints *hints;
 	struct ae *ae;
+	struct gc *gc;
 	_Atomic uint64_t coordinated, unavailable, timeouts, read_repairs, served, inflight;
 	_Atomic uint64_t hints_stored; /* here, possibly on a worker */
 };
@@ -721,13 +723,20 @@ repl_on_msg(struct repl *r, const struct msg *m, const char *from)
 	case WMSG_AE_REPAIR:
 		ae_on_msg(r->ae, m, from);
 		return;
+	case WMSG_PURGE:
+		if (m->op.klen <= r->db->s.max_key_bytes)
+			gc_on_purge(r->gc, m);
+		return;
 	case WMSG_APPLIED:
 	case WMSG_STORED:
 	case WMSG_VALUE:
 		if ((op = find_op(r, m->op.id)) == NULL) {
 			if (m->type == WMSG_STORED)
 				hints_on_stored(r->hints, m->op.id, &m->from, m->op.status);
-			return; /* a delivered hint's, or over */
+			else if (m->type == WMSG_VALUE)
+				gc_on_value(r->gc, m->op.id, &m->from, m->op.status,
+				            m->op.status == DKV_OK ? m->op.data : NULL, m->op.dlen);
+			return; /* a delivered hint's, a tombstone check's, or over */
 		}
 		if ((i = coord_target_of(&op->co, &m->from)) < 0)
 			return; /* not asked of this sender */
@@ -762,7 +771,8 @@ repl_open(struct dkv *db, struct cluster *c, struct repl **out)
 		mem_free(r);
 		return DKV_ENOMEM;
 	}
-	if (ae_open(db, c, &r->ae) != DKV_OK) {
+	if (ae_open(db, c, &r->ae) != DKV_OK || gc_open(db, c, &r->gc) != DKV_OK) {
+		ae_free(r->ae);
 		hints_free(r->hints);
 		mem_free(r);
 		return DKV_ENOMEM;
@@ -782,6 +792,7 @@ repl_shutdown(struct repl *r)
 	r->closing = true;
 	hints_stop(r->hints); /* no more deliveries */
 	ae_shutdown(r->ae);    /* no more exchanges; repairs fail */
+	gc_stop(r->gc);
 	RB_FOREACH_SAFE(op, rop_tree, &r->ops, next) {
 		RB_REMOVE(rop_tree, &r->ops, op);
 		if (op->req != NULL)
@@ -798,6 +809,7 @@ repl_free(struct repl *r)
 	repl_shutdown(r);
 	hints_free(r->hints);
 	ae_free(r->ae);
+	gc_free(r->gc);
 	mem_free(r);
 }
 
@@ -815,6 +827,8 @@ repl_stats(struct repl *r, void (*fn)(const char *name, double value, void *arg)
 		hints_stats(r->hints, fn, arg);
 	if (r->ae != NULL)
 		ae_stats(r->ae, fn, arg);
+	if (r->gc != NULL)
+		gc_stats(r->gc, fn, arg);
 }
 
 struct ae *

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "libdkv/dkv.h"
+#include "core/merkle.h"
 #include "core/replica.h"
 #include "store/store.h"
 #include "unit.h"
@@ -235,6 +236,56 @@ END_TEST
 
 /* Garbage under a key's storage key: reads and writes through the public
  * API give DKV_EIO, the process keeps running, the record is untouched. */
+/* The entry hash anti-entropy and tombstone collection agree on. */
+static uint64_t
+hash_of(struct replica *r, const char *key)
+{
+	void *raw;
+	size_t len;
+	uint64_t h;
+
+	ck_assert_int_eq(replica_read_raw(r, key, strlen(key), token_of_key(key, strlen(key)), &raw,
+	                                  &len), DKV_OK);
+	h = merkle_entry_hash(key, strlen(key), raw, len).a;
+	store_free_value(r->store, raw);
+	return h;
+}
+
+START_TEST(test_only_an_old_tombstone_with_the_checked_hash_is_purged)
+{
+	struct store *s;
+	struct replica r;
+	struct actor w = mk_actor("writer");
+	struct replica_write wr = {.key = "k", .klen = 1, .writer = &w, .now_us = 1000000,
+	                           .val = "v", .vlen = 1};
+	struct token t = token_of_key("k", 1);
+	void *raw;
+	size_t len;
+	uint64_t h;
+
+	ck_assert_int_eq(store_mem_open(&s), DKV_OK);
+	r = make_replica(s, "replica");
+	wr.token = t;
+	ck_assert_int_eq(replica_apply(&r, &wr, NULL, NULL), DKV_OK);
+	h = hash_of(&r, "k");
+	/* a live value is never purged, whatever the hash and age */
+	ck_assert_int_eq(replica_purge(&r, "k", 1, t, h, 99000000, 1000000), DKV_EBUSY);
+	wr.tombstone = true;
+	wr.now_us = 2000000;
+	ck_assert_int_eq(replica_apply(&r, &wr, NULL, NULL), DKV_OK);
+	h = hash_of(&r, "k");
+	/* too young, then a stale hash */
+	ck_assert_int_eq(replica_purge(&r, "k", 1, t, h, 2500000, 1000000), DKV_EBUSY);
+	ck_assert_int_eq(replica_purge(&r, "k", 1, t, h ^ 1, 9000000, 1000000), DKV_EBUSY);
+	ck_assert_int_eq(replica_read_raw(&r, "k", 1, t, &raw, &len), DKV_OK);
+	store_free_value(s, raw);
+	ck_assert_int_eq(replica_purge(&r, "k", 1, t, h, 9000000, 1000000), DKV_OK);
+	ck_assert_int_eq(replica_read_raw(&r, "k", 1, t, &raw, &len), DKV_ENOTFOUND);
+	ck_assert_int_eq(replica_purge(&r, "k", 1, t, h, 9000000, 1000000), DKV_ENOTFOUND);
+	store_close(s);
+}
+END_TEST
+
 START_TEST(test_corrupt_record_is_eio_through_the_api)
 {
 	const char *key = "victim";
@@ -308,6 +359,7 @@ main(void)
 	tcase_add_test(tc, test_leveldb_store_contract_and_persistence);
 	tcase_add_test(tc, test_leveldb_second_open_of_same_dir_fails);
 	tcase_add_test(tc, test_replica_apply_then_read_on_mem_store);
+	tcase_add_test(tc, test_only_an_old_tombstone_with_the_checked_hash_is_purged);
 	tcase_add_test(tc, test_corrupt_record_is_eio_through_the_api);
 	tcase_add_test(tc, test_data_dir_of_another_node_is_refused);
 	tcase_set_timeout(tc, 120);

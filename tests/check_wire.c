@@ -51,7 +51,7 @@ sample(enum wire_type type, struct msg *m, struct digest *d, struct peer_state *
 		m->nstates = type == WMSG_SYN ? 0 : 2;
 		m->states = st;
 	}
-	if (type >= WMSG_AE_TREE) {
+	if (type >= WMSG_AE_TREE && type <= WMSG_AE_REPAIR) {
 		static uint8_t nodes[2 * WIRE_AE_NODE], keys[64];
 		size_t off = 0;
 
@@ -85,7 +85,8 @@ sample(enum wire_type type, struct msg *m, struct digest *d, struct peer_state *
 		m->op.key = (const uint8_t *)"key\0bin";
 		m->op.klen = 7;
 		m->op.data = (const uint8_t *)"value";
-		m->op.dlen = type == WMSG_READ || type == WMSG_STORED ? 0 : 5;
+		m->op.dlen = type == WMSG_READ || type == WMSG_STORED || type == WMSG_PURGE ? 0 : 5;
+		m->op.hash = type == WMSG_PURGE ? 0x0123456789abcdefull : 0;
 		m->op.status = type == WMSG_VALUE ? DKV_ENOTFOUND : DKV_OK;
 		if (type == WMSG_APPLY) {
 			m->op.flags = WOP_CONTEXT;
@@ -133,7 +134,7 @@ START_TEST(test_every_message_roundtrips)
 			ck_assert_str_eq(back.states[0].addr, "127.0.0.1:7000");
 			ck_assert_uint_eq(back.states[0].heartbeat, 41);
 		}
-		if (type >= WMSG_AE_TREE) {
+		if (type >= WMSG_AE_TREE && type <= WMSG_AE_REPAIR) {
 			ck_assert(back.ae.sid == m.ae.sid);
 			if (type == WMSG_AE_DONE) {
 				ck_assert_int_eq(back.ae.status, DKV_ENOTFOUND);
@@ -171,7 +172,10 @@ START_TEST(test_every_message_roundtrips)
 			ck_assert_int_eq(back.op.status, m.op.status);
 			ck_assert_uint_eq(back.op.dlen, m.op.dlen);
 			ck_assert(m.op.dlen == 0 || memcmp(back.op.data, "value", 5) == 0);
-			if (type == WMSG_APPLY || type == WMSG_STORE || type == WMSG_READ) {
+			if (type == WMSG_PURGE)
+				ck_assert(back.op.hash == 0x0123456789abcdefull);
+			if (type == WMSG_APPLY || type == WMSG_STORE || type == WMSG_READ ||
+			    type == WMSG_PURGE) {
 				ck_assert_uint_eq(back.op.klen, 7);
 				ck_assert(memcmp(back.op.key, "key\0bin", 7) == 0);
 			}

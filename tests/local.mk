@@ -117,6 +117,14 @@ tests_check_antientropy_SOURCES = tests/check_antientropy.c tests/clusterutil.c 
 tests_check_antientropy_CFLAGS = $(TEST_CFLAGS)
 tests_check_antientropy_LDADD = libdkv.la $(CHECK_LIBS)
 
+check_PROGRAMS += tests/check_tombstones
+TESTS += tests/check_tombstones
+VALGRIND_TESTS += tests/check_tombstones
+tests_check_tombstones_SOURCES = tests/check_tombstones.c tests/clusterutil.c \
+	tests/clusterutil.h tests/testutil.c tests/testutil.h
+tests_check_tombstones_CFLAGS = $(TEST_CFLAGS)
+tests_check_tombstones_LDADD = libdkv.la $(CHECK_LIBS)
+
 # Replication in the simulator: lib/core's coordinators and replicas over a
 # seeded faulty network, checked against a history of every version.
 if HAVE_CHECK

@@ -68,6 +68,19 @@ object_is_empty(const struct object *o)
 	return o->n == 0;
 }
 
+bool
+object_reapable(const struct object *o, uint64_t now_us, uint64_t grace_us)
+{
+	const struct sibling *s = object_siblings_const(o);
+
+	if (o->n == 0)
+		return false;
+	for (uint32_t i = 0; i < o->n; i++)
+		if (!(s[i].flags & SIB_TOMBSTONE) || s[i].ts_us > now_us || now_us - s[i].ts_us < grace_us)
+			return false;
+	return true;
+}
+
 static int
 sib_reserve(struct object *o, uint32_t want)
 {

@@ -76,6 +76,9 @@ struct sibling *object_siblings(struct object *o);
 const struct sibling *object_siblings_const(const struct object *o);
 size_t object_live_count(const struct object *o);
 bool object_is_empty(const struct object *o);
+/* Whether o holds tombstones only, every one written at least grace_us
+ * before now_us: a candidate for tombstone collection (gc.h). */
+bool object_reapable(const struct object *o, uint64_t now_us, uint64_t grace_us);
 
 /* Applies a put or delete. On error the object is unspecified: free it. */
 int object_put(struct object *o, const struct put_args *p);

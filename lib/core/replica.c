@@ -11,6 +11,7 @@
 
 #include "libdkv/dkv.h"
 #include "core/hint.h"
+#include "core/merkle.h"
 #include "core/replica.h"
 #include "util/alloc.h"
 
@@ -139,6 +140,39 @@ put_object(const struct replica *r, const struct keybuf *kb, struct token t, con
 	err = store_put(r->store, kb->p, kb->len, enc, size, r->sync_writes);
 	if (r->hooks != NULL)
 		r->hooks->end(r->hooks->arg, t, key, klen, old, oldlen, enc, size, err == DKV_OK);
+	return err;
+}
+
+int
+replica_purge(const struct replica *r, const void *key, size_t klen, struct token t,
+              uint64_t expect, uint64_t now_us, uint64_t grace_us)
+{
+	struct keybuf kb;
+	struct object o;
+	void *raw = NULL;
+	size_t len;
+	int err;
+
+	if ((err = keybuf_make(&kb, t, key, klen)) != DKV_OK)
+		return err;
+	if ((err = read_at(r, &kb, 0, &raw, &o, &len)) != DKV_OK)
+		goto out;
+	/* only a tombstone past its grace, and only the one that was checked
+	 * (a write that landed since changed the hash) */
+	if (!object_reapable(&o, now_us, grace_us) ||
+	    merkle_entry_hash(key, klen, raw, len).a != expect) {
+		err = DKV_EBUSY;
+		goto out;
+	}
+	if (r->hooks != NULL)
+		r->hooks->begin(r->hooks->arg);
+	err = store_del(r->store, kb.p, kb.len, false);
+	if (r->hooks != NULL)
+		r->hooks->end(r->hooks->arg, t, key, klen, raw, len, NULL, 0, err == DKV_OK);
+out:
+	object_free(&o);
+	store_free_value(r->store, raw);
+	keybuf_free(&kb);
 	return err;
 }
 

@@ -75,6 +75,15 @@ int replica_apply(const struct replica *r, const struct replica_write *w, uint8_
 int replica_store(const struct replica *r, const void *key, size_t klen, struct token t,
                   const void *obj, size_t len);
 
+/* Deletes the record for key if it holds tombstones only, all at least
+ * grace_us old at now_us (object_reapable), and its entry hash
+ * (merkle_entry_hash(...).a) is still expect: a collected tombstone
+ * (gc.h). DKV_EBUSY when it is not such a record any more, DKV_ENOTFOUND
+ * when it is gone. Not synced: a purge lost in a crash leaves a
+ * tombstone, which is collected again. */
+int replica_purge(const struct replica *r, const void *key, size_t klen, struct token t,
+                  uint64_t expect, uint64_t now_us, uint64_t grace_us);
+
 /* The same merge into the hint this peer holds for intended (hint.h):
  * created now_ms unless the hint is older. */
 int replica_store_hint(const struct replica *r, const struct actor *intended, const void *key,

@@ -123,6 +123,8 @@ body_size(const struct msg *m)
 		       m->op.klen + 4 + m->op.dlen;
 	case WMSG_READ:
 		return n + 8 + 4 + m->op.klen;
+	case WMSG_PURGE:
+		return n + 8 + 4 + m->op.klen + 8;
 	case WMSG_APPLIED:
 	case WMSG_VALUE:
 		return n + 8 + 4 + 4 + m->op.dlen;
@@ -274,6 +276,11 @@ wire_encode(const struct msg *m, uint8_t **out, size_t *len)
 	case WMSG_READ:
 		wr_u64(&w, m->op.id);
 		wr_blob(&w, m->op.key, m->op.klen);
+		break;
+	case WMSG_PURGE:
+		wr_u64(&w, m->op.id);
+		wr_blob(&w, m->op.key, m->op.klen);
+		wr_u64(&w, m->op.hash);
 		break;
 	case WMSG_APPLIED:
 	case WMSG_VALUE:
@@ -462,6 +469,10 @@ rd_op(struct rd *r, uint8_t type, struct wire_op *op)
 	case WMSG_READ:
 		op->key = rd_blob(r, &op->klen, WIRE_MAX_KEY);
 		break;
+	case WMSG_PURGE:
+		op->key = rd_blob(r, &op->klen, WIRE_MAX_KEY);
+		op->hash = rd_u64(r);
+		break;
 	case WMSG_APPLIED:
 	case WMSG_VALUE:
 		op->status = (int32_t)rd_u32(r);
@@ -649,6 +660,7 @@ wire_decode(uint8_t type, const uint8_t *body, size_t len, struct msg *m)
 	case WMSG_STORED:
 	case WMSG_READ:
 	case WMSG_VALUE:
+	case WMSG_PURGE:
 		if (rd_op(&r, type, &m->op) != DKV_OK)
 			goto fail;
 		break;

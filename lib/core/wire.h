@@ -51,6 +51,7 @@ enum wire_type {
 	WMSG_AE_WANT,   /* send me your objects for these keys */
 	WMSG_AE_DONE,   /* the exchange is over (status, counts) */
 	WMSG_AE_REPAIR, /* run a full repair pass now, answer AE_DONE */
+	WMSG_PURGE,     /* delete your tombstone for this key if its hash is this */
 	WMSG_TYPE_MAX
 };
 
@@ -100,6 +101,7 @@ struct wire_op {
 	const uint8_t *key, *ctx, *data; /* data: value (APPLY) or object */
 	uint32_t klen, ctxlen, dlen;
 	struct actor hint; /* STORE with WOP_HINT: the peer it is meant for */
+	uint64_t hash;     /* PURGE: the entry hash the record must still have */
 };
 
 /* An anti-entropy message. The arrays point into the frame being decoded
