@@ -94,6 +94,7 @@ add_stats(struct rsim_stats *t, const struct rsim_stats *s)
 	t->cut += s->cut;
 	t->duplicated += s->duplicated;
 	t->repairs += s->repairs;
+	t->crashes += s->crashes;
 	if (s->max_siblings > t->max_siblings)
 		t->max_siblings = s->max_siblings;
 }
@@ -103,12 +104,14 @@ print_stats(const char *name, const struct rsim_stats *t)
 {
 	printf("%s: %llu seeds, %llu ops: writes %llu acked / %llu failed, reads %llu ok / %llu "
 	       "failed (%llu timeouts, %llu unavailable); %llu versions, up to %u siblings, "
-	       "%llu read repairs; messages %llu delivered, %llu lost, %llu cut, %llu duplicated\n",
+	       "%llu read repairs, %llu crashes; messages %llu delivered, %llu lost, %llu cut, "
+	       "%llu duplicated\n",
 	       name, (unsigned long long)nseeds, (unsigned long long)t->ops,
 	       (unsigned long long)t->writes_acked, (unsigned long long)t->writes_failed,
 	       (unsigned long long)t->reads_ok, (unsigned long long)t->reads_failed,
 	       (unsigned long long)t->timeouts, (unsigned long long)t->unavailable,
 	       (unsigned long long)t->versions, t->max_siblings, (unsigned long long)t->repairs,
+	       (unsigned long long)t->crashes,
 	       (unsigned long long)t->delivered, (unsigned long long)t->lost,
 	       (unsigned long long)t->cut, (unsigned long long)t->duplicated);
 }
@@ -196,6 +199,30 @@ START_TEST(test_blind_writers_under_faults_stay_within_the_bound)
 }
 END_TEST
 
+/* Peers crash (their coordinators vanish mid-operation) and restart with
+ * their stores, on top of every network fault. */
+START_TEST(test_acknowledged_writes_survive_crashes_and_restarts)
+{
+	struct rsim_config cfg = faulty;
+
+	cfg.crash_ms = 250;
+	cfg.crash_down_ms = 400;
+	simulate("crashes", &cfg, false);
+}
+END_TEST
+
+/* Partitions that last about half the run, with crashes. */
+START_TEST(test_acknowledged_writes_survive_long_partitions)
+{
+	struct rsim_config cfg = faulty;
+
+	cfg.partition_ms = 1500;
+	cfg.crash_ms = 600;
+	cfg.crash_down_ms = 1000;
+	simulate("long partitions", &cfg, false);
+}
+END_TEST
+
 /* Delays and reordering only: every operation succeeds in time. */
 START_TEST(test_every_operation_succeeds_without_faults)
 {
@@ -222,6 +249,8 @@ main(void)
 	tcase_add_test(tc, test_blind_writers_leave_at_most_one_sibling_each);
 	tcase_add_test(tc, test_blind_writers_under_faults_stay_within_the_bound);
 	tcase_add_test(tc, test_every_operation_succeeds_without_faults);
+	tcase_add_test(tc, test_acknowledged_writes_survive_crashes_and_restarts);
+	tcase_add_test(tc, test_acknowledged_writes_survive_long_partitions);
 	tcase_set_timeout(tc, 600);
 	suite_add_tcase(s, tc);
 	return run_suite(s);

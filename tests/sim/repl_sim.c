@@ -103,11 +103,13 @@ struct peer {
 	struct store *store;
 	struct replica replica;
 	int group; /* messages cross only within a group */
+	bool down; /* crashed: until back_ms */
+	uint64_t back_ms;
 };
 
 struct rsim {
 	uint64_t seed, rng, now_ms, tick, packet_seq, next_op_id;
-	uint64_t next_client_ms, next_net_ms;
+	uint64_t next_client_ms, next_net_ms, next_crash_ms;
 	struct rsim_config cfg;
 	struct actor actor[RSIM_PEERS];
 	char addr[RSIM_PEERS][16];
@@ -313,7 +315,7 @@ heap_pop(struct rsim *s)
 static bool
 reachable(const struct rsim *s, uint32_t a, uint32_t b)
 {
-	return s->peer[a].group == s->peer[b].group;
+	return !s->peer[a].down && !s->peer[b].down && s->peer[a].group == s->peer[b].group;
 }
 
 /* Puts m (whose buffers it takes) on the network: maybe lost, maybe
@@ -1202,6 +1204,9 @@ client_step(struct rsim *s)
 	dkv_consistency_t level = pick_level(s);
 	enum task task;
 
+	for (uint32_t tries = 0; s->peer[peer].down && tries < RSIM_PEERS; tries++)
+		peer = (peer + 1) % RSIM_PEERS; /* clients talk to a live peer */
+
 	if (s->cfg.blind_only)
 		task = r < 40 ? TASK_GET : TASK_PUT_BLIND;
 	else
@@ -1257,9 +1262,52 @@ net_change(struct rsim *s)
 	convict(s);
 }
 
+/* Peers crash and come back: due restarts first, then maybe a crash
+ * (at most two peers down at once). */
+static void
+crash_change(struct rsim *s)
+{
+	uint32_t ndown = 0, p;
+
+	for (p = 0; p < RSIM_PEERS; p++) {
+		if (s->peer[p].down && s->peer[p].back_ms <= s->now_ms) {
+			s->peer[p].down = false;
+			trace(s, "peer %u restarts", p);
+		}
+		ndown += s->peer[p].down;
+	}
+	if (s->now_ms < s->next_crash_ms)
+		return;
+	s->next_crash_ms = s->now_ms + s->cfg.crash_ms / 2 + below(s, s->cfg.crash_ms);
+	p = below(s, RSIM_PEERS);
+	if (ndown >= 2 || s->peer[p].down)
+		return;
+	s->peer[p].down = true;
+	s->peer[p].back_ms = s->now_ms + 1 + below(s, s->cfg.crash_down_ms);
+	s->stats.crashes++;
+	trace(s, "peer %u crashes until %llu ms", p, (unsigned long long)s->peer[p].back_ms);
+	/* what it coordinated dies with it: those callers never hear back */
+	for (uint32_t i = 0; i < RSIM_MAX_OPS; i++)
+		if (s->ops[i].used && s->ops[i].peer == p)
+			op_free(s, &s->ops[i]);
+	convict(s);
+}
+
+/* When the next crash or restart is due (UINT64_MAX: none). */
+static uint64_t
+next_crash_event(const struct rsim *s)
+{
+	uint64_t at = s->cfg.crash_ms > 0 ? s->next_crash_ms : UINT64_MAX;
+
+	for (uint32_t p = 0; p < RSIM_PEERS; p++)
+		if (s->peer[p].down && s->peer[p].back_ms < at)
+			at = s->peer[p].back_ms;
+	return at;
+}
+
 /* --- the clock ---------------------------------------------------------- */
 
-enum happening { H_END, H_MSG, H_DEADLINE, H_CLIENT, H_NET };
+enum happening { H_END, H_MSG, H_DEADLINE, H_CLIENT, H_NET, H_CRASH };
 
 static struct op *
 next_deadline(struct rsim *s)
@@ -1303,6 +1351,10 @@ step_until(struct rsim *s, uint64_t end, bool chaos)
 			h = H_NET;
 			at = s->next_net_ms;
 		}
+		if (chaos && next_crash_event(s) < at) {
+			h = H_CRASH;
+			at = next_crash_event(s);
+		}
 		if (at > s->now_ms)
 			s->now_ms = at;
 		switch (h) {
@@ -1325,6 +1377,9 @@ step_until(struct rsim *s, uint64_t end, bool chaos)
 			break;
 		case H_NET:
 			net_change(s);
+			break;
+		case H_CRASH:
+			crash_change(s);
 			break;
 		}
 	}
@@ -1514,8 +1569,11 @@ rsim_run(struct rsim *s, uint64_t duration_ms)
 void
 rsim_heal(struct rsim *s)
 {
-	for (uint32_t p = 0; p < RSIM_PEERS; p++)
+	for (uint32_t p = 0; p < RSIM_PEERS; p++) {
 		s->peer[p].group = 0;
+		s->peer[p].down = false;
+	}
+	s->cfg.crash_ms = 0;
 	s->cfg.loss_pct = 0;
 	s->cfg.dup_pct = 0;
 	s->cfg.partition_ms = 0;

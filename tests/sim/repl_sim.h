@@ -10,7 +10,10 @@
  * coordinator peers at ONE, QUORUM and ALL. What a coordinator sends to
  * another peer becomes a message that the network delays, drops,
  * duplicates and reorders and that partitions stop; what it sends to
- * itself runs at once. One thread and one simulated clock, so a seed
+ * itself runs at once. Peers may crash: a crashed peer neither sends nor
+ * receives, the operations it coordinated vanish unanswered, and it comes
+ * back later with its store as it was (writes are durable once applied,
+ * as with sync_writes=1). One thread and one simulated clock, so a seed
  * replays a run exactly (SIM_TRACE=1 prints it).
  *
  * The history names every version: each APPLY that runs at a replica makes
@@ -41,13 +44,15 @@ struct rsim_config {
 	unsigned client_gap_ms;  /* a client operation starts every 1..gap ms */
 	unsigned partition_ms;   /* 0: never; else the network changes about this often */
 	unsigned stale_view_pct; /* a coordinator believes every replica is up */
+	unsigned crash_ms;       /* 0: never; else a peer crashes about this often */
+	unsigned crash_down_ms;  /* and stays down up to this long (its store survives) */
 	bool blind_only;         /* gets and blind puts only */
 };
 
 struct rsim_stats {
 	uint64_t ops, writes_acked, writes_failed, reads_ok, reads_failed;
 	uint64_t unavailable, timeouts;
-	uint64_t versions, delivered, lost, cut, duplicated, repairs;
+	uint64_t versions, delivered, lost, cut, duplicated, repairs, crashes;
 	uint32_t max_siblings;
 };
 
@@ -59,7 +64,8 @@ void rsim_free(struct rsim *s);
 
 /* Clients and faults for duration_ms of simulated time. */
 void rsim_run(struct rsim *s, uint64_t duration_ms);
-/* No partition, loss or duplication from now on; views are accurate. */
+/* No partition, loss, duplication or crash from now on (crashed peers
+ * restart); views are accurate. */
 void rsim_heal(struct rsim *s);
 /* Runs until no message is in flight and no coordinator is alive. */
 void rsim_drain(struct rsim *s);
