@@ -69,7 +69,7 @@ RB_GENERATE_STATIC(session_tree, session, node, session_cmp)
 /* A repair this peer asked another peer to run. */
 struct remote {
 	TAILQ_ENTRY(remote) link;
-	uint64_t sid;
+	uint64_t sid, sent_ms;
 	struct actor peer;
 	void (*done)(void *arg, int err, const struct ae_report *r);
 	void *arg;
@@ -125,15 +125,17 @@ send_done(struct ae *a, const char *addr, uint64_t sid, int status, const struct
 		m.ae.counts[1] = r->keys_compared;
 		m.ae.counts[2] = r->keys_repaired;
 		m.ae.counts[3] = r->ranges_differing;
+		m.ae.counts[4] = r->failed;
 	}
 	send_msg(a, addr, &m);
 }
 
 /* Sends this peer's object for key to addr, to merge (no answer), unless
- * its entry hash is `unless` (what the asker already holds). True when
- * sent. */
+ * its entry hash is `unless` (what addr holds already); with syncback
+ * addr sends back its merge if that differs. True when sent. */
 static bool
-send_object(struct ae *a, const char *addr, const uint8_t *key, size_t klen, uint64_t unless)
+send_object(struct ae *a, const char *addr, const uint8_t *key, size_t klen, uint64_t unless,
+            bool syncback)
 {
 	struct msg m;
 	void *raw;
@@ -146,7 +148,7 @@ send_object(struct ae *a, const char *addr, const uint8_t *key, size_t klen, uin
 	if (unless == 0 || merkle_entry_hash(key, klen, raw, len).a != unless) {
 		memset(&m, 0, sizeof(m));
 		m.type = WMSG_STORE;
-		m.op.flags = WOP_NOACK;
+		m.op.flags = WOP_NOACK | (syncback ? WOP_SYNCBACK : 0);
 		m.op.key = key;
 		m.op.klen = (uint32_t)klen;
 		m.op.data = raw;
@@ -159,12 +161,20 @@ send_object(struct ae *a, const char *addr, const uint8_t *key, size_t klen, uin
 	return sent;
 }
 
+void
+ae_syncback(struct ae *a, const char *addr, const uint8_t *key, size_t klen, uint64_t theirs)
+{
+	if (a != NULL && !a->closing && a->has_trees)
+		send_object(a, addr, key, klen, theirs, false);
+}
+
 /* --- entries of a set of leaves ---------------------------------------- */
 
 struct entry {
 	const uint8_t *key; /* into keys (ours) or the message (theirs) */
 	uint16_t klen;
 	uint64_t hash;
+	uint64_t sum; /* of the object's version vector: more is likely newer */
 };
 
 struct entries {
@@ -210,6 +220,22 @@ entries_grow(struct entries *es, size_t klen)
 	return true;
 }
 
+/* The sum of an encoded object's version vector (0 if it does not
+ * decode): a version that dominates another has a larger sum. */
+static uint64_t
+vv_sum_of(const void *obj, size_t olen)
+{
+	struct object o;
+	uint64_t sum = 0;
+
+	if (object_decode(&o, obj, olen) != DKV_OK)
+		return 0;
+	for (uint32_t i = 0; i < o.vv.n; i++)
+		sum += vv_entries_const(&o.vv)[i].counter;
+	object_free(&o);
+	return sum;
+}
+
 static int
 collect_entry(struct token t, const uint8_t *key, size_t klen, const void *obj, size_t olen,
               void *arg)
@@ -228,9 +254,10 @@ collect_entry(struct token t, const uint8_t *key, size_t klen, const void *obj, 
 	es->e[es->n].key = (const uint8_t *)(uintptr_t)es->klen;
 	es->e[es->n].klen = (uint16_t)klen;
 	es->e[es->n].hash = merkle_entry_hash(key, klen, obj, olen).a;
+	es->e[es->n].sum = vv_sum_of(obj, olen);
 	es->n++;
 	es->klen += klen;
-	es->key_bytes += 2 + klen + 8;
+	es->key_bytes += WIRE_AE_KEY_MAX(klen);
 	return 0;
 }
 
@@ -346,7 +373,7 @@ send_keys(struct ae *a, struct session *s, const struct ae_range *r)
 	for (uint32_t i = 0; i < nl; i++)
 		wire_ae_put_node(nodes, i, s->leaves[first + i], 0);
 	for (size_t i = 0; i < es.n; i++)
-		wire_ae_put_key(keys, &off, es.e[i].key, es.e[i].klen, true, es.e[i].hash);
+		wire_ae_put_key(keys, &off, es.e[i].key, es.e[i].klen, true, es.e[i].hash, es.e[i].sum);
 	memset(&m, 0, sizeof(m));
 	m.type = WMSG_AE_KEYS;
 	m.ae.sid = s->sid;
@@ -556,6 +583,18 @@ schedule(struct ae *a)
 }
 
 static void
+send_repair(struct ae *a, struct remote *r, const char *addr)
+{
+	struct msg m;
+
+	memset(&m, 0, sizeof(m));
+	m.type = WMSG_AE_REPAIR;
+	m.ae.sid = r->sid;
+	r->sent_ms = clock_mono_ms();
+	send_msg(a, addr, &m);
+}
+
+static void
 on_tick(evutil_socket_t fd, short what, void *arg)
 {
 	struct ae *a = arg;
@@ -579,8 +618,13 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 	TAILQ_FOREACH_SAFE(r, &a->remotes, link, rnext) {
 		char addr[WIRE_ADDR_MAX + 1];
 
-		if (cluster_peer_addr(a->c, &r->peer, addr))
+		if (cluster_peer_addr(a->c, &r->peer, addr)) {
+			/* the request or its answer may have been lost: ask again
+			 * (a peer ignores a repeat while the pass runs) */
+			if (now - r->sent_ms >= AE_REPAIR_RESEND_MS)
+				send_repair(a, r, addr);
 			continue;
+		}
 		TAILQ_REMOVE(&a->remotes, r, link);
 		r->done(r->arg, DKV_EUNAVAILABLE, NULL);
 		mem_free(r);
@@ -601,12 +645,15 @@ range_for(struct ae *a, const struct msg *m, const char *from)
 	    ae_trees_ensure(&a->trees, (uint32_t)i) != DKV_OK) {
 		struct session *s = find_session(a, m->ae.sid, &m->from);
 
+		atomic_store_explicit(&a->built, a->trees.built_total, memory_order_relaxed);
+
 		if (s != NULL && s->initiator)
 			session_end(a, s, false);
 		else
 			send_done(a, from, m->ae.sid, DKV_ENOTFOUND, NULL);
 		return -1;
 	}
+	atomic_store_explicit(&a->built, a->trees.built_total, memory_order_relaxed);
 	return i;
 }
 
@@ -694,7 +741,7 @@ on_keys(struct ae *a, const struct msg *m, const char *from)
 	struct session *s = find_session(a, m->ae.sid, &m->from);
 	struct entries mine, theirs;
 	uint8_t *want = NULL;
-	size_t off = 0, i = 0, j = 0, nwant = 0, nsent = 0;
+	size_t off = 0, i = 0, j = 0, nwant = 0, nsent = 0, ncompared = 0;
 	struct ae_range *r;
 	struct msg w;
 	int k;
@@ -725,7 +772,8 @@ on_keys(struct ae *a, const struct msg *m, const char *from)
 		size_t pos = 0;
 
 		while (wire_ae_next_key(&m->ae, true, &pos, &theirs.e[theirs.n].key,
-		                        &theirs.e[theirs.n].klen, &theirs.e[theirs.n].hash))
+		                        &theirs.e[theirs.n].klen, &theirs.e[theirs.n].hash,
+		                        &theirs.e[theirs.n].sum))
 			theirs.n++;
 	}
 	if (mine.n > 1)
@@ -736,16 +784,24 @@ on_keys(struct ae *a, const struct msg *m, const char *from)
 		int c = i == mine.n ? 1 : j == theirs.n ? -1 : entry_cmp(&mine.e[i], &theirs.e[j]);
 
 		atomic_fetch_add_explicit(&a->compared, 1, memory_order_relaxed);
-		if (s != NULL && s->initiator)
-			s->pass->rep.keys_compared++;
-		if (c <= 0 && (c < 0 || mine.e[i].hash != theirs.e[j].hash))
-			nsent += send_object(a, from, mine.e[i].key, mine.e[i].klen, 0);
-		if (c >= 0 && (c > 0 || mine.e[i].hash != theirs.e[j].hash)) {
-			/* with the hash of what we just sent: when their merge of it
-			 * is just that (ours dominated theirs), they need not answer */
-			wire_ae_put_key(want, &off, theirs.e[j].key, theirs.e[j].klen, true,
-			                c == 0 ? mine.e[i].hash : 0);
+		ncompared++;
+		if (c < 0) {
+			/* they lack it */
+			nsent += send_object(a, from, mine.e[i].key, mine.e[i].klen, 0, false);
+		} else if (c > 0) {
+			/* we lack it */
+			wire_ae_put_key(want, &off, theirs.e[j].key, theirs.e[j].klen, false, 0, 0);
 			nwant++;
+		} else if (mine.e[i].hash != theirs.e[j].hash) {
+			/* both hold it, differently: the likely newer side sends,
+			 * and the other sends back its merge if that differs (it
+			 * held something the sender lacked) */
+			if (mine.e[i].sum >= theirs.e[j].sum) {
+				nsent += send_object(a, from, mine.e[i].key, mine.e[i].klen, 0, true);
+			} else {
+				wire_ae_put_key(want, &off, theirs.e[j].key, theirs.e[j].klen, false, 1, 0);
+				nwant++;
+			}
 		}
 		if (c <= 0)
 			i++;
@@ -759,9 +815,12 @@ on_keys(struct ae *a, const struct msg *m, const char *from)
 	w.ae.hi = m->ae.hi;
 	w.ae.flags = m->ae.flags & WIRE_AE_LAST;
 	w.ae.n = (uint32_t)nsent;
+	w.ae.counts[1] = ncompared;
 	w.ae.nkeys = (uint32_t)nwant;
-	if (s != NULL && s->initiator)
+	if (s != NULL && s->initiator) {
+		s->pass->rep.keys_compared += ncompared;
 		s->pass->rep.keys_repaired += nsent + nwant; /* both ways */
+	}
 	w.ae.keys = want;
 	w.ae.keys_len = off;
 	send_msg(a, from, &w);
@@ -777,19 +836,19 @@ on_want(struct ae *a, const struct msg *m, const char *from)
 	struct session *s = find_session(a, m->ae.sid, &m->from);
 	const uint8_t *key;
 	uint16_t klen;
-	uint64_t theirs;
+	uint64_t syncback, unused;
 	size_t pos = 0;
 	int i;
 
 	if (!a->has_trees)
 		return;
-	if (s != NULL && s->initiator)
-		s->pass->rep.keys_repaired += m->ae.n; /* what the other side sent */
-	/* their objects came before this on the same link and were merged
-	 * (inline, with sync_writes=0): skip the keys where the merge left us
-	 * exactly what they hold */
-	while (wire_ae_next_key(&m->ae, true, &pos, &key, &klen, &theirs))
-		if (send_object(a, from, key, klen, theirs) && s != NULL && s->initiator)
+	if (s != NULL && s->initiator) {
+		/* what the other side compared and sent */
+		s->pass->rep.keys_compared += m->ae.counts[1];
+		s->pass->rep.keys_repaired += m->ae.n;
+	}
+	while (wire_ae_next_key(&m->ae, false, &pos, &key, &klen, &syncback, &unused))
+		if (send_object(a, from, key, klen, 0, syncback != 0) && s != NULL && s->initiator)
 			s->pass->rep.keys_repaired++;
 	if (s == NULL) {
 		if (m->ae.flags & WIRE_AE_LAST)
@@ -831,6 +890,7 @@ on_done(struct ae *a, const struct msg *m)
 			rep.keys_compared = m->ae.counts[1];
 			rep.keys_repaired = m->ae.counts[2];
 			rep.ranges_differing = m->ae.counts[3];
+			rep.failed = m->ae.counts[4];
 			TAILQ_REMOVE(&a->remotes, r, link);
 			r->done(r->arg, m->ae.status, &rep);
 			mem_free(r);
@@ -872,6 +932,9 @@ ae_on_msg(struct ae *a, const struct msg *m, const char *from)
 	case WMSG_AE_REPAIR: {
 		struct pass *p;
 
+		TAILQ_FOREACH(p, &a->repairs, link)
+			if (p->remote && p->remote_sid == m->ae.sid && strcmp(p->remote_addr, from) == 0)
+				return; /* asked again while it runs: it answers once done */
 		if (!a->has_trees || (p = repair_here(a)) == NULL) {
 			send_done(a, from, m->ae.sid, a->has_trees ? DKV_ENOMEM : DKV_EUNAVAILABLE,
 			          NULL);
@@ -901,7 +964,8 @@ ae_repair(struct ae *a, const char *peer, void (*done)(void *arg, int err,
 		done(arg, DKV_ECLOSED, NULL);
 		return;
 	}
-	if (peer != NULL && (actor_set(&id, peer, strlen(peer)) != DKV_OK))
+	if (peer != NULL &&
+	    (actor_set(&id, peer, strlen(peer)) != DKV_OK || !cluster_knows(a->c, &id)))
 		done(arg, DKV_ENOTFOUND, NULL);
 	else if (peer == NULL || cluster_is_self(a->c, &id)) {
 		struct pass *p;
@@ -922,7 +986,6 @@ ae_repair(struct ae *a, const char *peer, void (*done)(void *arg, int err,
 		done(arg, DKV_EUNAVAILABLE, NULL);
 	} else {
 		struct remote *r = mem_calloc(1, sizeof(*r));
-		struct msg m;
 
 		if (r == NULL) {
 			done(arg, DKV_ENOMEM, NULL);
@@ -933,10 +996,7 @@ ae_repair(struct ae *a, const char *peer, void (*done)(void *arg, int err,
 		r->done = done;
 		r->arg = arg;
 		TAILQ_INSERT_TAIL(&a->remotes, r, link);
-		memset(&m, 0, sizeof(m));
-		m.type = WMSG_AE_REPAIR;
-		m.ae.sid = r->sid;
-		send_msg(a, addr, &m);
+		send_repair(a, r, addr);
 	}
 }
 
@@ -997,7 +1057,9 @@ ae_shutdown(struct ae *a)
 		session_free(a, s);
 	while ((p = TAILQ_FIRST(&a->repairs)) != NULL) {
 		TAILQ_REMOVE(&a->repairs, p, link);
-		if (!p->remote)
+		if (p->remote)
+			send_done(a, p->remote_addr, p->remote_sid, DKV_ECLOSED, &p->rep);
+		else
 			p->done(p->arg, DKV_ECLOSED, NULL);
 		mem_free(p);
 	}

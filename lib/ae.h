@@ -15,8 +15,13 @@
  *     AE_BATCH_KEYS keys / AE_BATCH_BYTES, one at a time.
  *  3. The receiver of AE_KEYS scans its own entries in those leaves,
  *     sends (STORE, no answer wanted) each of its objects the other side
- *     lacks or holds differently, and answers AE_WANT with the keys it
- *     lacks or holds differently.
+ *     lacks, and answers AE_WANT with the keys it lacks. For a key both
+ *     hold differently, the side whose version vector has the larger sum
+ *     (a dominating version always has) sends its object with
+ *     WOP_SYNCBACK: the receiver merges it and sends its merge back only
+ *     if that differs from what it got (it held a concurrent version).
+ *     So one object crosses when one side is simply behind, and two when
+ *     both had news.
  *  4. The receiver of AE_WANT sends those objects, then the next batch of
  *     AE_KEYS; after the last batch, I ends the session, or P answers
  *     AE_DONE so that I does.
@@ -49,6 +54,7 @@
 #define AE_BATCH_KEYS 1024
 #define AE_BATCH_BYTES (256u << 10)
 #define AE_TICK_MS 100
+#define AE_REPAIR_RESEND_MS 5000 /* a repair asked of a peer is asked again this often */
 
 struct dkv;
 struct cluster;
@@ -78,6 +84,11 @@ void ae_on_msg(struct ae *a, const struct msg *m, const char *from);
 void ae_repair(struct ae *a, const char *peer, void (*done)(void *arg, int err,
                                                             const struct ae_report *r),
                void *arg);
+
+/* A STORE with WOP_SYNCBACK from addr was merged here: send addr what we
+ * now hold for key unless its entry hash is theirs (what addr sent). */
+void ae_syncback(struct ae *a, const char *addr, const uint8_t *key, size_t klen,
+                 uint64_t theirs);
 
 void ae_stats(struct ae *a, void (*fn)(const char *name, double value, void *arg), void *arg);
 

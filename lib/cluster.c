@@ -979,6 +979,14 @@ cluster_peer_addr(struct cluster *c, const struct actor *id, char addr[WIRE_ADDR
 }
 
 bool
+cluster_knows(struct cluster *c, const struct actor *id)
+{
+	const struct member *m = gossip_find(&c->g, id);
+
+	return m != NULL && m->st.status != STATUS_LEFT;
+}
+
+bool
 cluster_is_self(const struct cluster *c, const struct actor *id)
 {
 	return actor_eq(&c->g.members[0].st.id, id);

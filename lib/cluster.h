@@ -70,5 +70,7 @@ int cluster_my_ranges(struct cluster *c, struct ae_range **out, uint32_t *n);
 /* Whether peer id is another peer judged up; its address in addr. */
 bool cluster_peer_addr(struct cluster *c, const struct actor *id, char addr[WIRE_ADDR_MAX + 1]);
 bool cluster_is_self(const struct cluster *c, const struct actor *id);
+/* Whether peer id is a member (not LEFT), up or not. */
+bool cluster_knows(struct cluster *c, const struct actor *id);
 
 #endif

@@ -19,6 +19,7 @@
 #include <event2/event_struct.h>
 
 #include "cluster.h"
+#include "core/merkle.h"
 #include "core/ring.h"
 #include "dkv_internal.h"
 #include "ae.h"
@@ -83,6 +84,9 @@ struct rjob {
 	struct vv ctx;
 	bool has_hint;     /* STORE: keep it as a hint for this peer */
 	struct actor hint;
+	bool syncback;     /* STORE from anti-entropy: send our merge back if it differs */
+	uint64_t sent_hash; /* the entry hash of what was sent */
+	char sb_addr[WIRE_ADDR_MAX + 1];
 	int status;
 	uint8_t *obj; /* APPLY: the object the replica now holds */
 	size_t obj_len;
@@ -244,6 +248,8 @@ job_done(struct mb_msg *m)
 		r->peer_jobs--;
 		send_answer(r, j->addr, j->type == WMSG_APPLY ? WMSG_APPLIED : WMSG_STORED, j->op_id,
 		            j->status, j->obj, j->obj_len);
+		if (j->syncback && j->status == DKV_OK)
+			ae_syncback(r->ae, j->sb_addr, j->data, j->klen, j->sent_hash);
 	} else if ((op = find_op(r, j->op_id)) != NULL) {
 		if (j->type == WMSG_APPLY)
 			coord_applied(&op->co, j->target, j->status, j->obj, j->obj_len);
@@ -672,6 +678,11 @@ serve_write(struct repl *r, const struct msg *m, const char *from)
 	j->flags = m->op.flags;
 	if (m->type == WMSG_STORE && (m->op.flags & WOP_HINT) != 0)
 		job_set_hint(j, &m->op.hint);
+	if (m->type == WMSG_STORE && (m->op.flags & WOP_SYNCBACK) != 0) {
+		j->syncback = true;
+		j->sent_hash = merkle_entry_hash(m->op.key, m->op.klen, m->op.data, m->op.dlen).a;
+		strlcpy(j->sb_addr, from, sizeof(j->sb_addr));
+	}
 	if (m->type == WMSG_APPLY && (m->op.flags & WOP_CONTEXT) != 0) {
 		if (vv_decode(&j->ctx, m->op.ctx, m->op.ctxlen) != DKV_OK) {
 			job_free(j);
@@ -683,6 +694,8 @@ serve_write(struct repl *r, const struct msg *m, const char *from)
 	if (write_inline(r)) {
 		job_exec(j);
 		send_answer(r, to, answer, m->op.id, j->status, j->obj, j->obj_len);
+		if (j->syncback && j->status == DKV_OK)
+			ae_syncback(r->ae, from, j->data, j->klen, j->sent_hash);
 		job_free(j);
 		return;
 	}

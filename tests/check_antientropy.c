@@ -203,10 +203,12 @@ START_TEST(test_a_client_asks_a_storage_peer_to_repair)
 	wait_state(client, id, DKV_PEER_UP, 20);
 	/* a client holds nothing to repair itself */
 	ck_assert_int_eq(dkv_repair(client, NULL, NULL), DKV_EUNAVAILABLE);
-	ck_assert_int_eq(dkv_repair(client, "no-such-peer", NULL), DKV_EUNAVAILABLE);
+	ck_assert_int_eq(dkv_repair(client, "no-such-peer", NULL), DKV_ENOTFOUND);
 	ck_assert_int_eq(dkv_repair(client, id, &rep), DKV_OK);
 	ck_assert_uint_gt(rep.ranges, 0);
 	ck_assert_uint_gt(rep.keys_repaired, 0);
+	ck_assert_uint_gt(rep.keys_compared, 0);
+	ck_assert_uint_eq(rep.failed, 0);
 	dkv_close(client);
 	ck_assert_int_eq(wrong_on(&c, 2, 300, 100, 10, true), 0);
 	free(id);

@@ -63,10 +63,11 @@ sample(enum wire_type type, struct msg *m, struct digest *d, struct peer_state *
 		m->ae.flags = WIRE_AE_LAST;
 		m->ae.status = type == WMSG_AE_DONE ? DKV_ENOTFOUND : 0;
 		m->ae.counts[3] = 42;
+		m->ae.counts[4] = 7;
 		wire_ae_put_node(nodes, 0, 1, 0x1111);
 		wire_ae_put_node(nodes, 1, 6, 0x2222);
-		wire_ae_put_key(keys, &off, "k1", 2, true, 77);
-		wire_ae_put_key(keys, &off, "key\0two", 7, true, 88);
+		wire_ae_put_key(keys, &off, "k1", 2, type == WMSG_AE_KEYS, 77, 5);
+		wire_ae_put_key(keys, &off, "key\0two", 7, type == WMSG_AE_KEYS, 88, 6);
 		if (type == WMSG_AE_TREE || type == WMSG_AE_KEYS) {
 			m->ae.n = 2;
 			m->ae.nodes = nodes;
@@ -138,7 +139,7 @@ START_TEST(test_every_message_roundtrips)
 			ck_assert(back.ae.sid == m.ae.sid);
 			if (type == WMSG_AE_DONE) {
 				ck_assert_int_eq(back.ae.status, DKV_ENOTFOUND);
-				ck_assert(back.ae.counts[3] == 42);
+				ck_assert(back.ae.counts[3] == 42 && back.ae.counts[4] == 7);
 			}
 			if (type != WMSG_AE_DONE && type != WMSG_AE_REPAIR) {
 				ck_assert(token_cmp(back.ae.hi, toks[2]) == 0);
@@ -156,16 +157,16 @@ START_TEST(test_every_message_roundtrips)
 			if (type == WMSG_AE_KEYS || type == WMSG_AE_WANT) {
 				const uint8_t *key;
 				uint16_t klen;
-				uint64_t kh;
+				uint64_t kh, sum;
 				size_t pos = 0;
-				bool with = true;
+				bool entry = type == WMSG_AE_KEYS;
 
 				ck_assert_uint_eq(back.ae.nkeys, 2);
-				ck_assert(wire_ae_next_key(&back.ae, with, &pos, &key, &klen, &kh));
-				ck_assert(wire_ae_next_key(&back.ae, with, &pos, &key, &klen, &kh));
+				ck_assert(wire_ae_next_key(&back.ae, entry, &pos, &key, &klen, &kh, &sum));
+				ck_assert(wire_ae_next_key(&back.ae, entry, &pos, &key, &klen, &kh, &sum));
 				ck_assert(klen == 7 && memcmp(key, "key\0two", 7) == 0);
-				ck_assert(kh == 88u);
-				ck_assert(!wire_ae_next_key(&back.ae, with, &pos, &key, &klen, &kh));
+				ck_assert(kh == 88u && sum == (entry ? 6u : 0u));
+				ck_assert(!wire_ae_next_key(&back.ae, entry, &pos, &key, &klen, &kh, &sum));
 			}
 		} else if (type >= WMSG_APPLY) {
 			ck_assert(back.op.id == m.op.id);
@@ -312,6 +313,10 @@ START_TEST(test_bad_replication_messages_are_refused)
 	ck_assert_int_eq(wire_encode(&m, &buf, &len), DKV_OK);
 	ck_assert_int_eq(wire_decode(WMSG_STORE, buf + WIRE_HEADER, len - WIRE_HEADER, &back), DKV_EINVAL);
 	free(buf);
+	m.op.flags = WOP_SYNCBACK; /* a sync-back that wants an answer */
+	ck_assert_int_eq(wire_encode(&m, &buf, &len), DKV_OK);
+	ck_assert_int_eq(wire_decode(WMSG_STORE, buf + WIRE_HEADER, len - WIRE_HEADER, &back), DKV_EINVAL);
+	free(buf);
 	m.op.flags = WOP_HINT;
 	m.op.hint.len = 0; /* a hint for nobody */
 	ck_assert_int_eq(wire_encode(&m, &buf, &len), DKV_OK);
@@ -350,7 +355,7 @@ START_TEST(test_bad_replication_messages_are_refused)
 		free(buf);
 		/* a key of length 0, and a count that claims more keys */
 		m.type = WMSG_AE_WANT;
-		wire_ae_put_key(keys, &off, "", 0, true, 0);
+		wire_ae_put_key(keys, &off, "", 0, false, 0, 0);
 		m.ae.nkeys = 1;
 		m.ae.keys = keys;
 		m.ae.keys_len = off;
@@ -358,7 +363,7 @@ START_TEST(test_bad_replication_messages_are_refused)
 		ck_assert_int_eq(wire_decode(WMSG_AE_WANT, buf + WIRE_HEADER, len - WIRE_HEADER, &back), DKV_EINVAL);
 		free(buf);
 		off = 0;
-		wire_ae_put_key(keys, &off, "k", 1, true, 0);
+		wire_ae_put_key(keys, &off, "k", 1, false, 0, 0);
 		m.ae.keys_len = off;
 		m.ae.nkeys = 2;
 		ck_assert_int_eq(wire_encode(&m, &buf, &len), DKV_OK);

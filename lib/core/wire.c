@@ -135,9 +135,9 @@ body_size(const struct msg *m)
 		return n + 8 + 2 * TOKEN_BYTES + 3 + 4 + (size_t)m->ae.n * WIRE_AE_NODE + 4 +
 		       m->ae.keys_len;
 	case WMSG_AE_WANT:
-		return n + 8 + 2 * TOKEN_BYTES + 1 + 4 + 4 + m->ae.keys_len;
+		return n + 8 + 2 * TOKEN_BYTES + 1 + 4 + 4 + 4 + m->ae.keys_len;
 	case WMSG_AE_DONE:
-		return n + 8 + 4 + 4 * 8;
+		return n + 8 + 4 + WIRE_AE_COUNTS * 8;
 	case WMSG_AE_REPAIR:
 		return n + 8;
 	default:
@@ -164,21 +164,22 @@ wire_ae_get_node(const uint8_t *nodes, uint32_t i, uint32_t *index, uint64_t *ha
 }
 
 void
-wire_ae_put_key(uint8_t *keys, size_t *off, const void *key, uint16_t klen, bool with_hash,
-                uint64_t hash)
+wire_ae_put_key(uint8_t *keys, size_t *off, const void *key, uint16_t klen, bool entry,
+                uint64_t hash, uint64_t sum)
 {
 	struct wr w = {keys, *off};
 
 	wr_u16(&w, klen);
 	wr_bytes(&w, key, klen);
-	if (with_hash)
-		wr_u64(&w, hash);
+	wr_u64(&w, hash);
+	if (entry)
+		wr_u64(&w, sum);
 	*off = w.len;
 }
 
 bool
-wire_ae_next_key(const struct wire_ae *ae, bool with_hash, size_t *off, const uint8_t **key,
-                 uint16_t *klen, uint64_t *hash)
+wire_ae_next_key(const struct wire_ae *ae, bool entry, size_t *off, const uint8_t **key,
+                 uint16_t *klen, uint64_t *hash, uint64_t *sum)
 {
 	struct rd r;
 
@@ -187,7 +188,8 @@ wire_ae_next_key(const struct wire_ae *ae, bool with_hash, size_t *off, const ui
 	r = rd_init(ae->keys + *off, ae->keys_len - *off);
 	*klen = rd_u16(&r);
 	*key = rd_bytes(&r, *klen);
-	*hash = with_hash ? rd_u64(&r) : 0;
+	*hash = rd_u64(&r);
+	*sum = entry ? rd_u64(&r) : 0;
 	if (r.bad || *klen == 0)
 		return false; /* the decoder checked it: cannot happen */
 	*off = ae->keys_len - r.left;
@@ -313,6 +315,7 @@ wire_encode(const struct msg *m, uint8_t **out, size_t *len)
 		wr_token(&w, m->ae.hi);
 		wr_u8(&w, m->ae.flags);
 		wr_u32(&w, m->ae.n);
+		wr_u32(&w, (uint32_t)m->ae.counts[1]);
 		wr_u32(&w, m->ae.nkeys);
 		if (m->ae.keys_len > 0)
 			wr_bytes(&w, m->ae.keys, m->ae.keys_len);
@@ -320,7 +323,7 @@ wire_encode(const struct msg *m, uint8_t **out, size_t *len)
 	case WMSG_AE_DONE:
 		wr_u64(&w, m->ae.sid);
 		wr_u32(&w, (uint32_t)m->ae.status);
-		for (int i = 0; i < 4; i++)
+		for (int i = 0; i < WIRE_AE_COUNTS; i++)
 			wr_u64(&w, m->ae.counts[i]);
 		break;
 	case WMSG_AE_REPAIR:
@@ -460,7 +463,8 @@ rd_op(struct rd *r, uint8_t type, struct wire_op *op)
 		break;
 	case WMSG_STORE:
 		op->flags = rd_u8(r);
-		if ((op->flags & ~(WOP_HINT | WOP_NOACK)) != 0 ||
+		if ((op->flags & ~(WOP_HINT | WOP_NOACK | WOP_SYNCBACK)) != 0 ||
+		    ((op->flags & WOP_SYNCBACK) != 0 && (op->flags & WOP_NOACK) == 0) ||
 		    ((op->flags & WOP_HINT) != 0 && (!rd_actor(r, &op->hint) || op->hint.len == 0)))
 			return DKV_EINVAL;
 		op->key = rd_blob(r, &op->klen, WIRE_MAX_KEY);
@@ -502,16 +506,16 @@ rd_token(struct rd *r)
 	return b != NULL ? token_from_bytes(b) : zero;
 }
 
-/* nkeys keys (each u16 length >= 1, bytes, and a hash when with_hash)
- * making up the rest of the body. */
+/* nkeys keys (each u16 length >= 1, bytes, a u64 and for entries a
+ * second one) making up the rest of the body. */
 static int
-rd_ae_keys(struct rd *r, struct wire_ae *ae, bool with_hash)
+rd_ae_keys(struct rd *r, struct wire_ae *ae, bool entry)
 {
 	size_t off = 0;
 	uint32_t k;
 
 	ae->nkeys = rd_u32(r);
-	if (r->bad || ae->nkeys > r->left / (with_hash ? 11 : 3))
+	if (r->bad || ae->nkeys > r->left / (entry ? 19 : 11))
 		return DKV_EINVAL;
 	ae->keys = r->p;
 	ae->keys_len = r->left;
@@ -520,7 +524,8 @@ rd_ae_keys(struct rd *r, struct wire_ae *ae, bool with_hash)
 		uint16_t klen = rd_u16(&kr);
 
 		rd_bytes(&kr, klen);
-		if (with_hash)
+		rd_u64(&kr);
+		if (entry)
 			rd_u64(&kr);
 		if (kr.bad || klen == 0)
 			return DKV_EINVAL;
@@ -560,18 +565,19 @@ rd_ae(struct rd *r, uint8_t type, struct wire_ae *ae)
 				return DKV_EINVAL;
 			prev = idx;
 		}
-		return rd_ae_keys(r, ae, true);
+		return rd_ae_keys(r, ae, type == WMSG_AE_KEYS);
 	case WMSG_AE_WANT:
 		ae->lo = rd_token(r);
 		ae->hi = rd_token(r);
 		ae->flags = rd_u8(r);
 		ae->n = rd_u32(r); /* objects sent before it */
+		ae->counts[1] = rd_u32(r); /* keys compared */
 		if ((ae->flags & ~WIRE_AE_LAST) != 0)
 			return DKV_EINVAL;
-		return rd_ae_keys(r, ae, true);
+		return rd_ae_keys(r, ae, false);
 	case WMSG_AE_DONE:
 		ae->status = (int32_t)rd_u32(r);
-		for (int i = 0; i < 4; i++)
+		for (int i = 0; i < WIRE_AE_COUNTS; i++)
 			ae->counts[i] = rd_u64(r);
 		return r->bad || !status_ok(ae->status) ? DKV_EINVAL : DKV_OK;
 	case WMSG_AE_REPAIR:

@@ -88,6 +88,9 @@ struct peer_state {
 #define WOP_HINT 0x04u
 /* STORE flag: no STORED answer wanted (anti-entropy's transfers) */
 #define WOP_NOACK 0x08u
+/* STORE flag (with WOP_NOACK): after merging, send the sender what this
+ * replica now holds if that differs from what it sent (anti-entropy) */
+#define WOP_SYNCBACK 0x10u
 
 /* The body of a replication message. Byte fields point into the frame
  * being decoded (valid during the on_msg callback only); klen is 1..
@@ -109,11 +112,12 @@ struct wire_op {
  *   nodes: n entries of WIRE_AE_NODE bytes (AE_TREE: u32 index, u64 hash;
  *          AE_KEYS: u32 leaf index, then 8 unused bytes), indexes strictly
  *          increasing;
- *   AE_WANT's n counts the objects its sender sent before it (no nodes);
- *   keys:  nkeys entries of u16 length (1..WIRE_MAX_KEY), key bytes and a
- *          u64 hash (AE_KEYS: the entry's; AE_WANT: that of the object the
- *          asker sent for the key just before, 0 for none); read them with
- *          wire_ae_next_key. */
+ *   AE_WANT's n counts the objects its sender sent before it (no nodes)
+ *   and counts[1] the keys it compared;
+ *   keys:  nkeys entries of u16 length (1..WIRE_MAX_KEY), key bytes, a u64
+ *          (AE_KEYS: the entry hash; AE_WANT: non-zero to ask for the object
+ *          with WOP_SYNCBACK) and for AE_KEYS a second u64, the sum of the
+ *          object's version vector; read them with wire_ae_next_key. */
 #define WIRE_AE_NODE 12
 #define WIRE_AE_LAST 0x01u /* AE_KEYS/AE_WANT: the exchange's last batch */
 #define WIRE_AE_MAX_NODES 65536
@@ -125,18 +129,22 @@ struct wire_ae {
 	uint32_t n, nkeys;
 	const uint8_t *nodes, *keys;
 	size_t keys_len;
-	uint64_t counts[4]; /* AE_DONE: ranges, keys compared, keys repaired, ranges differing */
+	/* AE_DONE: ranges, keys compared, keys repaired, ranges differing,
+	 * failed; AE_WANT: [1] keys compared */
+#define WIRE_AE_COUNTS 5
+	uint64_t counts[WIRE_AE_COUNTS];
 };
 
 void wire_ae_put_node(uint8_t *nodes, uint32_t i, uint32_t index, uint64_t hash);
 void wire_ae_get_node(const uint8_t *nodes, uint32_t i, uint32_t *index, uint64_t *hash);
-/* Appends a key (and for AE_KEYS its hash) at keys + *off; room for
- * 2 + klen + 8 bytes. */
-void wire_ae_put_key(uint8_t *keys, size_t *off, const void *key, uint16_t klen, bool with_hash,
-                     uint64_t hash);
+/* Appends a key and its u64 (and for AE_KEYS, entry true, its version
+ * sum) at keys + *off; room for WIRE_AE_KEY_MAX(klen) bytes. */
+#define WIRE_AE_KEY_MAX(klen) (2 + (size_t)(klen) + 16)
+void wire_ae_put_key(uint8_t *keys, size_t *off, const void *key, uint16_t klen, bool entry,
+                     uint64_t hash, uint64_t sum);
 /* The key at *off (advanced past it); false at the end. */
-bool wire_ae_next_key(const struct wire_ae *ae, bool with_hash, size_t *off, const uint8_t **key,
-                      uint16_t *klen, uint64_t *hash);
+bool wire_ae_next_key(const struct wire_ae *ae, bool entry, size_t *off, const uint8_t **key,
+                      uint16_t *klen, uint64_t *hash, uint64_t *sum);
 
 struct msg {
 	enum wire_type type;
