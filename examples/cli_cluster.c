@@ -104,6 +104,49 @@ cli_open_client(const struct cli_settings *s, dkv_t **db)
 }
 
 /* ------------------------------------------------------------------------
+ * statistics
+ */
+
+static void
+add_stat_row(const char *name, double value, void *arg)
+{
+	struct table *t = arg;
+
+	table_cellf(t, "%s", name);
+	/* Counters are whole numbers; gauges such as uptime are not. */
+	if (value == (double)(long long)value)
+		table_cellf(t, "%lld", (long long)value);
+	else
+		table_cellf(t, "%.3f", value);
+}
+
+int
+cli_print_stats(dkv_t *db, FILE *out, const char *title)
+{
+	static const char *const headers[] = {"STATISTIC", "VALUE"};
+	struct table *t;
+	int err, printed = -1;
+
+	if ((t = table_new(2, "lr", headers)) == NULL) {
+		fprintf(stderr, "dkv: %s\n", dkv_strerror(DKV_ENOMEM));
+		return EXIT_FAIL;
+	}
+	if ((err = dkv_stats(db, add_stat_row, t)) != DKV_OK) {
+		fprintf(stderr, "dkv: stats: %s\n", dkv_strerror(err));
+		table_free(t);
+		return EXIT_FAIL;
+	}
+	flockfile(out);
+	fputs(title, out);
+	printed = table_print(t, out, 2);
+	funlockfile(out);
+	if (printed != 0)
+		fprintf(stderr, "dkv: %s\n", dkv_strerror(DKV_ENOMEM));
+	table_free(t);
+	return printed == 0 ? EXIT_OK : EXIT_FAIL;
+}
+
+/* ------------------------------------------------------------------------
  * serve
  */
 
@@ -147,6 +190,7 @@ cmd_serve(const struct cli_settings *s, int argc, char **argv)
 	sigaddset(&stop, SIGTERM);
 	sigaddset(&stop, SIGINT);
 	sigaddset(&stop, SIGHUP);
+	sigaddset(&stop, SIGUSR1);
 	pthread_sigmask(SIG_BLOCK, &stop, NULL);
 
 	cfg = dkv_config_new();
@@ -179,10 +223,18 @@ cmd_serve(const struct cli_settings *s, int argc, char **argv)
 		dkv_peers_free(self, n);
 	}
 	fflush(stdout);
-	do {
+	for (;;) {
 		if (sigwait(&stop, &sig) != 0)
 			sig = SIGTERM;
-	} while (sig == SIGHUP); /* nothing to reload yet */
+		if (sig == SIGHUP)
+			continue; /* nothing to reload yet */
+		if (sig != SIGUSR1)
+			break;
+		/* the only way to see a running peer's counters: its data
+		 * directory is locked, and a --seeds client has its own */
+		cli_print_stats(db, stdout, "dkv: statistics:\n");
+		fflush(stdout);
+	}
 	printf("dkv: %s: stopping\n", sig == SIGINT ? "interrupted" : "terminated");
 	fflush(stdout);
 	dkv_close(db);
@@ -303,14 +355,16 @@ cmd_remove(const struct cli_settings *s, int argc, char **argv)
 		return code;
 	/* A peer we only just met may be one we have not heard from yet: the
 	 * library refuses for a few seconds; keep asking a little longer. */
-	for (int tries = 0; (err = dkv_remove_peer(db, argv[1])) == DKV_EBUSY && tries < 40; tries++) {
+	for (int tries = 0; (err = dkv_remove_peer(db, argv[1])) == DKV_EBUSY && tries < 40;
+	     tries++) {
 		dkv_peer_info_t *l;
 		size_t n;
 		bool up = false;
 
 		if (dkv_peers(db, &l, &n) == DKV_OK) {
 			for (size_t i = 0; i < n; i++)
-				up = up || (strcmp(l[i].id, argv[1]) == 0 && l[i].state == DKV_PEER_UP);
+				up = up ||
+				     (strcmp(l[i].id, argv[1]) == 0 && l[i].state == DKV_PEER_UP);
 			dkv_peers_free(l, n);
 		}
 		if (up)
@@ -324,11 +378,142 @@ cmd_remove(const struct cli_settings *s, int argc, char **argv)
 		code = EXIT_OK;
 	} else {
 		fprintf(stderr, "dkv: cannot remove %s: %s\n", argv[1],
-		        err == DKV_EBUSY     ? "it is up (or it is this client)"
+		        err == DKV_EBUSY       ? "it is up (or it is this client)"
 		        : err == DKV_ENOTFOUND ? "no such peer in the cluster"
 		                               : dkv_strerror(err));
 		code = EXIT_FAIL;
 	}
+	dkv_close(db);
+	return code;
+}
+
+/* ------------------------------------------------------------------------
+ * repair
+ */
+
+/* Seconds on the monotonic clock. */
+static double
+now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Adds peer p's row: what its repair did, or dashes when it failed. */
+static void
+add_repair_row(struct table *t, const dkv_peer_info_t *p, int err, const dkv_repair_report_t *r,
+               double seconds)
+{
+	char a[32], b[32];
+
+	table_cellf(t, "%s", p->id);
+	if (err != DKV_OK) {
+		for (int i = 0; i < 5; i++)
+			table_cellf(t, "-");
+	} else {
+		table_cellf(t, "%llu", (unsigned long long)r->ranges);
+		table_cellf(t, "%llu", (unsigned long long)r->ranges_differing);
+		table_cellf(t, "%s", fmt_thousands(a, sizeof(a), r->keys_compared));
+		table_cellf(t, "%s", fmt_thousands(b, sizeof(b), r->keys_repaired));
+		table_cellf(t, "%llu", (unsigned long long)r->failed);
+	}
+	table_cellf(t, "%.2f", seconds);
+}
+
+/* Runs dkv_repair on each storage peer that is up, or on `only`, one
+ * after the other: each compares every range it replicates with the
+ * range's other replicas, so after the last one every pair of replicas
+ * that were up has been compared at least once. */
+int
+cmd_repair(const struct cli_settings *s, const char *only, int argc, char **argv)
+{
+	static const char *const headers[] = {
+	    "PEER", "RANGES", "DIFFERING", "KEYS COMPARED", "KEYS REPAIRED", "FAILED", "SECONDS"};
+	dkv_peer_info_t *peers = NULL;
+	struct table *t = NULL;
+	size_t n = 0, targets = 0, done = 0, calls_failed = 0;
+	unsigned long long ranges_failed = 0;
+	dkv_t *db;
+	int code, err;
+
+	if (argc > 1) {
+		fprintf(stderr, "dkv: repair takes no arguments, not '%s' (use --peer PEER_ID)\n",
+		        argv[1]);
+		return EXIT_USAGE;
+	}
+	if (s->seeds == NULL) {
+		fprintf(stderr, "dkv: repair needs --seeds HOST:PORT of a live peer\n");
+		return EXIT_USAGE;
+	}
+	if ((code = cli_open_client(s, &db)) != EXIT_OK)
+		return code;
+	code = EXIT_FAIL;
+	if ((err = dkv_peers(db, &peers, &n)) != DKV_OK) {
+		fprintf(stderr, "dkv: peers: %s\n", dkv_strerror(err));
+		goto out;
+	}
+	if ((t = table_new(7, "lrrrrrr", headers)) == NULL) {
+		fprintf(stderr, "dkv: %s\n", dkv_strerror(DKV_ENOMEM));
+		goto out;
+	}
+	/* entry 0 is this client peer */
+	for (size_t i = 1; i < n; i++) {
+		if (only != NULL ? strcmp(peers[i].id, only) == 0 : cli_is_storage(&peers[i]))
+			targets++;
+	}
+	if (only != NULL && targets == 0) {
+		fprintf(stderr, "dkv: repair: no peer %s in the cluster\n", only);
+		goto out;
+	}
+	for (size_t i = 1; i < n; i++) {
+		const dkv_peer_info_t *p = &peers[i];
+		dkv_repair_report_t rep;
+		double start;
+
+		if (only != NULL ? strcmp(p->id, only) != 0 : !cli_is_storage(p))
+			continue;
+		done++;
+		if (only == NULL && p->state != DKV_PEER_UP) {
+			printf("[%zu/%zu] skipping %s at %s: it is %s\n", done, targets, p->id,
+			       p->addr,
+			       p->state == DKV_PEER_DOWN      ? "down"
+			       : p->state == DKV_PEER_JOINING ? "joining"
+			                                      : "leaving");
+			fflush(stdout);
+			continue;
+		}
+		printf("[%zu/%zu] repairing on %s at %s ...\n", done, targets, p->id, p->addr);
+		fflush(stdout);
+		start = now_s();
+		err = dkv_repair(db, p->id, &rep);
+		if (err != DKV_OK) {
+			fprintf(stderr, "dkv: repair on %s: %s%s\n", p->id, dkv_strerror(err),
+			        err == DKV_EUNAVAILABLE
+			            ? " (that peer is not up, or stores no data)"
+			            : "");
+			calls_failed++;
+		} else {
+			ranges_failed += rep.failed;
+		}
+		add_repair_row(t, p, err, &rep, now_s() - start);
+	}
+	printf("\n");
+	if (table_print(t, stdout, 2) != 0) {
+		fprintf(stderr, "dkv: %s\n", dkv_strerror(DKV_ENOMEM));
+		goto out;
+	}
+	if (ranges_failed > 0)
+		fprintf(stderr,
+		        "dkv: repair: %llu range comparison%s could not run or finish (a replica "
+		        "down, or not answering); run it again once every peer is up\n",
+		        ranges_failed, ranges_failed == 1 ? "" : "s");
+	if (calls_failed == 0 && ranges_failed == 0)
+		code = EXIT_OK;
+out:
+	table_free(t);
+	dkv_peers_free(peers, n);
 	dkv_close(db);
 	return code;
 }

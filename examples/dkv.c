@@ -4,8 +4,10 @@
  * Each run opens the store in a data directory as a peer, does one thing
  * (put, get, del, status) and closes it, so every command is its own
  * process and what it shows has outlived the ones before. `dkv bench`
- * (bench.c) measures the library against raw LevelDB. Only the public
- * header is used: this file doubles as an example of embedding libdkv.
+ * (bench.c) measures the library against raw LevelDB; the cluster
+ * commands (serve, ring, remove, repair) are in cli_cluster.c. Only the
+ * public header is used: this file doubles as an example of embedding
+ * libdkv.
  */
 #include "config.h"
 
@@ -88,13 +90,18 @@ usage(FILE *out)
 	    "        show the token ranges of the ring and the peer owning each\n"
 	    "  remove PEER_ID\n"
 	    "        remove a dead peer from the cluster for good (needs --seeds)\n"
+	    "  repair [--peer PEER_ID]\n"
+	    "        anti-entropy now (needs --seeds): each storage peer that is up, one\n"
+	    "        after the other (or only PEER_ID), compares every range it replicates\n"
+	    "        with the other replicas and exchanges the keys that differ; then a\n"
+	    "        table of what each did; exit status 1 if a pass or an exchange failed\n"
 	    "\n"
 	    "Options:\n"
 	    "  -d, --data-dir DIR   the store's directory (default $DKV_DATA_DIR)\n"
 	    "  -c, --config FILE    read settings from FILE (\"name = value\" lines)\n"
 	    "      --set NAME=VALUE one setting, as dkv_config_set(3) names it; may repeat\n"
 	    "      --seeds HOST:PORT join that cluster as a client peer for this command\n"
-	    "                       (status, ring, remove, put, get, del)\n"
+	    "                       (status, ring, remove, repair, put, get, del)\n"
 	    "  -h, --help           show this help\n"
 	    "  -V, --version        show the version\n"
 	    "\n"
@@ -388,7 +395,8 @@ parse_request(enum command cmd, int argc, char **argv, struct request *req)
 			break;
 		case OPT_BLIND:
 			if (cmd != CMD_PUT) {
-				code = usage_error("%s: unknown option '--blind'", command_names[cmd]);
+				code =
+				    usage_error("%s: unknown option '--blind'", command_names[cmd]);
 				goto fail;
 			}
 			req->blind = true;
@@ -574,19 +582,6 @@ peer_state_name(dkv_peer_state_t state)
 	return "?";
 }
 
-static void
-add_stat_row(const char *name, double value, void *arg)
-{
-	struct table *t = arg;
-
-	table_cellf(t, "%s", name);
-	/* Counters are whole numbers; gauges such as uptime are not. */
-	if (value == (double)(long long)value)
-		table_cellf(t, "%lld", (long long)value);
-	else
-		table_cellf(t, "%.3f", value);
-}
-
 static int
 print_peers(dkv_t *db)
 {
@@ -635,33 +630,6 @@ fail:
 }
 
 static int
-print_stats(dkv_t *db)
-{
-	static const char *const headers[] = {"STATISTIC", "VALUE"};
-	struct table *t;
-	int err, code = CLI_EXIT_FAIL;
-
-	t = table_new(2, "lr", headers);
-	if (t == NULL) {
-		fprintf(stderr, "dkv: %s\n", dkv_strerror(DKV_ENOMEM));
-		return CLI_EXIT_FAIL;
-	}
-	if ((err = dkv_stats(db, add_stat_row, t)) != DKV_OK) {
-		fprintf(stderr, "dkv: stats: %s\n", dkv_strerror(err));
-		goto done;
-	}
-	printf("\nStatistics:\n");
-	if (table_print(t, stdout, 2) != 0) {
-		fprintf(stderr, "dkv: %s\n", dkv_strerror(DKV_ENOMEM));
-		goto done;
-	}
-	code = CLI_EXIT_OK;
-done:
-	table_free(t);
-	return code;
-}
-
-static int
 cmd_status(const struct cli_settings *settings, int argc, char **argv)
 {
 	dkv_t *db;
@@ -679,27 +647,29 @@ cmd_status(const struct cli_settings *settings, int argc, char **argv)
 		printf("libdkv %s, cluster seen through %s\n\n", dkv_version(), settings->seeds);
 	else
 		printf("libdkv %s, data directory %s\n\n", dkv_version(),
-		       settings->data_dir != NULL ? settings->data_dir : "(from the configuration)");
+		       settings->data_dir != NULL ? settings->data_dir
+		                                  : "(from the configuration)");
 	code = print_peers(db);
 	if (code == CLI_EXIT_OK && settings->seeds == NULL)
-		code = print_stats(db);
+		code = cli_print_stats(db, stdout, "\nStatistics:\n");
 	dkv_close(db);
 	return code;
 }
 
 /* The options every command shares (-d, -c, --set, --seeds, -h, -V),
- * read from argv[optind..] up to the first non-option. -1 to go on, or the
- * exit status when one of them ends the run (help, version, an error). */
+ * read from argv[optind..] up to the first non-option; with peer (after
+ * `repair` only), --peer ID as well. -1 to go on, or the exit status when
+ * one of them ends the run (help, version, an error). */
 static int
-parse_global_options(int argc, char **argv, struct cli_settings *settings,
-                     const char **assignments)
+parse_global_options(int argc, char **argv, struct cli_settings *settings, const char **assignments,
+                     const char **peer)
 {
-	enum { OPT_SET = 256 };
+	enum { OPT_SET = 256, OPT_PEER };
 	static const struct option options[] = {
-	    {"data-dir", required_argument, NULL, 'd'}, {"config", required_argument, NULL, 'c'},
-	    {"set", required_argument, NULL, OPT_SET},  {"help", no_argument, NULL, 'h'},
-	    {"version", no_argument, NULL, 'V'},        {"seeds", required_argument, NULL, 's'},
-	    {NULL, 0, NULL, 0},
+	    {"data-dir", required_argument, NULL, 'd'},  {"config", required_argument, NULL, 'c'},
+	    {"set", required_argument, NULL, OPT_SET},   {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},         {"seeds", required_argument, NULL, 's'},
+	    {"peer", required_argument, NULL, OPT_PEER}, {NULL, 0, NULL, 0},
 	};
 	int c;
 
@@ -719,6 +689,14 @@ parse_global_options(int argc, char **argv, struct cli_settings *settings,
 			if (strchr(optarg, '=') == NULL || optarg[0] == '=')
 				return usage_error("--set %s: expected NAME=VALUE", optarg);
 			assignments[settings->nassignments++] = optarg;
+			break;
+		case OPT_PEER:
+			if (peer == NULL)
+				return usage_error(
+				    "unknown option '--peer' (it goes after repair)");
+			if (optarg[0] == '\0')
+				return usage_error("repair: --peer needs a peer id");
+			*peer = optarg;
 			break;
 		case 'h':
 			usage(stdout);
@@ -757,7 +735,7 @@ main(int argc, char **argv)
 	if (settings.data_dir != NULL && settings.data_dir[0] == '\0')
 		settings.data_dir = NULL;
 	/* '+': stop at the command; its own options follow it. */
-	if ((code = parse_global_options(argc, argv, &settings, assignments)) >= 0)
+	if ((code = parse_global_options(argc, argv, &settings, assignments, NULL)) >= 0)
 		goto done;
 	if (optind >= argc) {
 		code = usage_error("missing COMMAND");
@@ -772,23 +750,33 @@ main(int argc, char **argv)
 		goto done;
 	}
 	if (strcmp(command, "serve") == 0 || strcmp(command, "ring") == 0 ||
-	    strcmp(command, "remove") == 0) {
+	    strcmp(command, "remove") == 0 || strcmp(command, "repair") == 0) {
+		bool repair = strcmp(command, "repair") == 0;
+		const char *peer = NULL;
+
 		/* `dkv serve --config FILE` reads as naturally as the
 		 * options before the command */
 		optind = 1;
-		if ((code = parse_global_options(argc, argv, &settings, assignments)) >= 0)
+		if ((code = parse_global_options(argc, argv, &settings, assignments,
+		                                 repair ? &peer : NULL)) >= 0)
 			goto done;
 		argv[optind - 1] = argv[0];
 		argc -= optind - 1;
 		argv += optind - 1;
-		if (command[1] == 'e' && command[0] == 's' && settings.data_dir == NULL &&
+		if (strcmp(command, "serve") == 0 && settings.data_dir == NULL &&
 		    settings.config_file == NULL && !cli_settings_assigns(&settings, "data_dir")) {
-			code = usage_error("serve: no data directory: use -d DIR, -c FILE or DKV_DATA_DIR");
+			code = usage_error(
+			    "serve: no data directory: use -d DIR, -c FILE or DKV_DATA_DIR");
 			goto done;
 		}
-		code = command[0] == 's' ? cmd_serve(&settings, argc, argv)
-		     : command[1] == 'i' ? cmd_ring(&settings, argc, argv)
-		                         : cmd_remove(&settings, argc, argv);
+		if (strcmp(command, "serve") == 0)
+			code = cmd_serve(&settings, argc, argv);
+		else if (strcmp(command, "ring") == 0)
+			code = cmd_ring(&settings, argc, argv);
+		else if (repair)
+			code = cmd_repair(&settings, peer, argc, argv);
+		else
+			code = cmd_remove(&settings, argc, argv);
 		goto done;
 	}
 	if (!command_of(command, &cmd)) {

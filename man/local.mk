@@ -13,6 +13,7 @@ dist_man_MANS += \
 	man/dkv_get.3 \
 	man/dkv_context_encode.3 \
 	man/dkv_peers.3 \
+	man/dkv_repair.3 \
 	man/dkv_debug_fault.3 \
 	man/dkv_strerror.3
 
