@@ -355,8 +355,9 @@ send_keys(struct ae *a, struct session *s, const struct ae_range *r)
 	struct msg m;
 
 	memset(&es, 0, sizeof(es));
-	while (s->next_leaf < s->nleaves && (nl == 0 || (es.n < AE_BATCH_KEYS &&
-	                                                  es.key_bytes < AE_BATCH_BYTES))) {
+	while (s->next_leaf < s->nleaves &&
+	       (nl == 0 || (es.n < AE_BATCH_KEYS && es.key_bytes < AE_BATCH_BYTES &&
+	                    nl < AE_BATCH_LEAVES))) {
 		if (leaf_entries(a, r, s->leaves[s->next_leaf], &es) != DKV_OK)
 			break;
 		s->next_leaf++;
@@ -534,6 +535,24 @@ pass_check(struct ae *a, struct pass *p)
 	mem_free(p);
 }
 
+static bool
+same_ranges(const struct ae *a, const struct ae_range *specs, uint32_t n)
+{
+	if (n != a->trees.n)
+		return false;
+	for (uint32_t i = 0; i < n; i++) {
+		const struct ae_range *o = &a->trees.r[i];
+
+		if (token_cmp(o->lo, specs[i].lo) != 0 || token_cmp(o->hi, specs[i].hi) != 0 ||
+		    o->nreps != specs[i].nreps)
+			return false;
+		for (uint32_t k = 0; k < o->nreps; k++)
+			if (!actor_eq(&o->reps[k], &specs[i].reps[k]))
+				return false;
+	}
+	return true;
+}
+
 static void
 refresh_ranges(struct ae *a)
 {
@@ -545,7 +564,11 @@ refresh_ranges(struct ae *a)
 		return;
 	if (cluster_my_ranges(a->c, &specs, &n) != DKV_OK)
 		return;
-	if (ae_trees_set_ranges(&a->trees, specs, n) == DKV_OK) {
+	/* most membership changes (a peer up or down, a client) leave the
+	 * ranges and their replicas as they were: then nothing restarts */
+	if (same_ranges(a, specs, n)) {
+		a->epoch = cluster_ring_epoch(a->c);
+	} else if (ae_trees_set_ranges(&a->trees, specs, n) == DKV_OK) {
 		a->epoch = cluster_ring_epoch(a->c);
 		/* the ranges moved: passes start over on the new ones */
 		TAILQ_FOREACH(p, &a->repairs, link)

@@ -12,7 +12,8 @@
  *     of their descendants AE_STEP levels down (the roles swap each
  *     round). At the leaves: it sends AE_KEYS, its entries (key and
  *     entry hash) in the differing leaves, in batches of at most
- *     AE_BATCH_KEYS keys / AE_BATCH_BYTES, one at a time.
+ *     AE_BATCH_LEAVES leaves, AE_BATCH_KEYS keys or AE_BATCH_BYTES,
+ *     one at a time (the next when the AE_WANT for this one comes).
  *  3. The receiver of AE_KEYS scans its own entries in those leaves,
  *     sends (STORE, no answer wanted) each of its objects the other side
  *     lacks, and answers AE_WANT with the keys it lacks. For a key both
@@ -53,6 +54,10 @@
 #define AE_STEP 2
 #define AE_BATCH_KEYS 1024
 #define AE_BATCH_BYTES (256u << 10)
+/* leaves per AE_KEYS batch: what the other side sends back for a batch is
+ * bounded by its own keys in those leaves, which the sender cannot see
+ * (a nearly empty replica lists many leaves with no keys) */
+#define AE_BATCH_LEAVES 8
 #define AE_TICK_MS 100
 #define AE_REPAIR_RESEND_MS 5000 /* a repair asked of a peer is asked again this often */
 

@@ -38,8 +38,19 @@ ae_trees_init(struct ae_trees *a, struct store *s, unsigned depth)
 		return DKV_EINVAL;
 	a->store = s;
 	a->depth = depth;
-	if (pthread_rwlock_init(&a->lock, NULL) != 0)
-		return DKV_ENOMEM;
+	{
+		pthread_rwlockattr_t attr;
+		int err;
+
+		/* glibc's rwlocks prefer readers by default: a build (writer)
+		 * could wait for ever behind a steady stream of store writes */
+		pthread_rwlockattr_init(&attr);
+		pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+		err = pthread_rwlock_init(&a->lock, &attr);
+		pthread_rwlockattr_destroy(&attr);
+		if (err != 0)
+			return DKV_ENOMEM;
+	}
 	return DKV_OK;
 }
 

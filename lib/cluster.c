@@ -896,9 +896,18 @@ cluster_replicas(struct cluster *c, struct token t, bool fallbacks, struct coord
 	if (!fallbacks || down == 0 || n >= max)
 		return n;
 	/* Sloppy quorum: the live peers next along the ring stand in for
-	 * the down replicas; a few spare ones in case another dies too. */
-	nfb = ring_fallbacks(&c->ring, t, idx, n, fb, max - n);
-	for (k = 0; k < nfb && total < max && total - n < 2 * down; k++) {
+	 * the down replicas, in each one's datacenter, two per down replica
+	 * (a spare in case the first dies too). */
+	nfb = ring_fallbacks(&c->ring, t, idx, n, fb, RING_MAX_REPLICAS);
+	for (k = 0; k < nfb && total < max; k++) {
+		uint32_t want = 0, have = 0, dc = c->ring.peer_dc[fb[k]];
+
+		for (uint32_t i = 0; i < n; i++)
+			want += !out[i].up && out[i].dc == dc;
+		for (uint32_t i = n; i < total; i++)
+			have += out[i].dc == dc;
+		if (have >= 2 * want)
+			continue; /* no down replica there needs it */
 		describe_peer(c, fb[k], &out[total]);
 		if (!out[total].up)
 			continue;

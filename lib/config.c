@@ -527,5 +527,14 @@ config_check(const struct dkv_config *cfg, char *err, size_t errlen)
 		snprintf(err, errlen, "data_dir is required for a storage peer");
 		return DKV_ECONFIG;
 	}
+	/* a hint of a write older than a collected tombstone would bring the
+	 * write back (gc.h) */
+	if (s->hinted_handoff && s->tombstone_grace_s < s->hint_window_s) {
+		snprintf(err, errlen,
+		         "tombstone_grace_s (%u) must not be shorter than hint_window_s (%u) while "
+		         "hinted_handoff is on",
+		         s->tombstone_grace_s, s->hint_window_s);
+		return DKV_ECONFIG;
+	}
 	return DKV_OK;
 }

@@ -14,13 +14,16 @@
  * only if every one of them is up and answers with the same bytes (the
  * same entry hash), sends them PURGE with that hash and purges its own
  * copy. A replica purges only while its record still has that hash, so a
- * write that lands meanwhile survives. A replica that is down, a fallback
- * holding a hint, or any difference keeps the tombstone for a later
- * round; anti-entropy and read repair make them equal.
+ * write that lands meanwhile survives. A replica that is down, or any
+ * difference, keeps the tombstone for a later round; anti-entropy and
+ * read repair make them equal.
  *
- * Hints outlive nothing they should not: keep tombstone_grace_s above
- * hint_window_s (as the defaults are, 10 days against 3 hours), or a hint
- * of an older write delivered after the purge could bring it back.
+ * Fallbacks are not asked: a hint of a write older than the tombstone
+ * could still be delivered after the purge and bring that write back.
+ * What prevents it is time: a hint is dropped hint_window_s after its
+ * first write, and config_check refuses a tombstone_grace_s shorter than
+ * hint_window_s while hinted handoff is on (the defaults are 10 days
+ * against 3 hours). Every peer should use the same two settings.
  *
  * Loop thread only, except the counters.
  */

@@ -343,6 +343,12 @@ hints_on_stored(struct hints *h, uint64_t id, const struct actor *from, int stat
 		return true; /* not from the peer it went to: ignore */
 	if (status == DKV_OK && drop_if_same(h, f->key, f->klen, f->t, f->fp))
 		atomic_fetch_add_explicit(&h->delivered, 1, memory_order_relaxed);
+	else if ((status == DKV_ETOOBIG || status == DKV_EINVAL) &&
+	         drop_if_same(h, f->key, f->klen, f->t, f->fp))
+		/* the peer will never take it (a smaller max_key_bytes or
+		 * object limit, a record that is not an object): sending it
+		 * again would only hold back the hints behind it */
+		atomic_fetch_add_explicit(&h->dropped, 1, memory_order_relaxed);
 	flight_end(h, f);
 	return true;
 }

@@ -535,6 +535,36 @@ START_TEST(test_a_replica_convicted_during_a_write_hands_its_copy_to_a_fallback)
 }
 END_TEST
 
+/* Regression: a replica's own late success, then its stand-in's failure,
+ * made the write fail although every replica had it. */
+START_TEST(test_a_late_success_outlives_its_stand_ins_failure)
+{
+	struct coord_request r;
+	struct coord c;
+	uint8_t *obj;
+	size_t len;
+
+	replicas(3, 0, "2");
+	fallbacks(3, 2, NULL, 0);
+	request(&r, COORD_PUT, DKV_ALL);
+	ck_assert_int_eq(coord_init(&c, &r, reps, 5, 1, 0), DKV_OK);
+	ck_assert_str_eq(sends(&c), "A0");
+	obj = object_with("r0", 1, "value", &len);
+	coord_applied(&c, 0, DKV_OK, obj, len);
+	ck_assert_str_eq(sends(&c), "S1 S3"); /* f0 stands in for r2 */
+	coord_peer_down(&c, 1);                /* r1 convicted: f1 for it */
+	ck_assert_str_eq(sends(&c), "S4");
+	coord_stored(&c, 1, DKV_OK);   /* but r1 had it after all */
+	coord_stored(&c, 4, DKV_EIO);  /* and its stand-in fails */
+	ck_assert(!c.answered);
+	coord_stored(&c, 3, DKV_OK);   /* r2's hint is kept */
+	ck_assert(c.answered && c.result == DKV_OK);
+	ck_assert(c.finished);
+	coord_free(&c);
+	free(obj);
+}
+END_TEST
+
 START_TEST(test_fallbacks_stand_in_only_within_their_datacenter)
 {
 	struct coord_request r;
@@ -581,6 +611,7 @@ main(void)
 	tcase_add_test(tc, test_a_fallback_takes_a_down_replicas_copy_as_a_hint);
 	tcase_add_test(tc, test_a_replica_convicted_during_a_write_hands_its_copy_to_a_fallback);
 	tcase_add_test(tc, test_fallbacks_stand_in_only_within_their_datacenter);
+	tcase_add_test(tc, test_a_late_success_outlives_its_stand_ins_failure);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_ENV);

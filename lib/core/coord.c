@@ -348,7 +348,7 @@ stand_in_settled(struct coord *c, uint32_t f)
 {
 	uint32_t i = c->t[f].standing_for;
 
-	if (i == COORD_NONE || c->t[i].stand_in != f)
+	if (i == COORD_NONE || c->t[i].stand_in != f || c->t[i].state == T_DONE)
 		return;
 	if (c->t[f].state == T_DONE) {
 		c->t[i].state = T_DONE;
@@ -364,6 +364,15 @@ coord_stored(struct coord *c, uint32_t i, int status)
 {
 	if (!expecting(c, i) || c->kind == COORD_GET)
 		return;
+	if (!c->t[i].fallback && c->t[i].stand_in != COORD_NONE) {
+		/* a late answer of a replica a fallback already stands in for:
+		 * its own success counts (and the stand-in's result no longer
+		 * matters); its failure changes nothing, the stand-in may
+		 * still succeed */
+		if (status != DKV_OK)
+			return;
+		c->t[i].stand_in = COORD_NONE;
+	}
 	if (status == DKV_OK) {
 		c->t[i].state = T_DONE;
 		c->acks++;

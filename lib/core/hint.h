@@ -11,11 +11,12 @@
  * so one peer's hints are one contiguous scan (hint_prefix) and its
  * records sort in ring order. The record's value is
  *
- *   u64 created (wall-clock ms, little-endian) | encoded object
+ *   u64 stamp (wall-clock ms, little-endian) | encoded object
  *
  * Two hints for one (peer, key) are merged like replica copies, keeping
- * the older creation time: a hint expires hint_window_s after the first
- * write it holds, however many writes joined it later. A hint is deleted
+ * the later stamp: a hint expires hint_window_s after the last write that
+ * joined it, so a write acknowledged through a hint is never dropped at
+ * once. A hint is deleted
  * only once the intended peer has acknowledged exactly what the record
  * held (hint_fingerprint), so a write that joins a hint while it is in
  * flight is delivered in the next round.

@@ -298,7 +298,9 @@ merge_at(const struct replica *r, const struct keybuf *kb, struct token t, const
 		const uint8_t *o;
 		size_t olen;
 
-		if (hint_value_decode(raw, rawlen, &was, &o, &olen) == DKV_OK && was < created_ms)
+		/* a hint lasts hint_window_s from the last write it took, so a
+		 * write acknowledged through it is never dropped at once */
+		if (hint_value_decode(raw, rawlen, &was, &o, &olen) == DKV_OK && was > created_ms)
 			created_ms = was;
 	}
 	hint_value_header(rec, created_ms);

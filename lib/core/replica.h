@@ -84,8 +84,8 @@ int replica_store(const struct replica *r, const void *key, size_t klen, struct 
 int replica_purge(const struct replica *r, const void *key, size_t klen, struct token t,
                   uint64_t expect, uint64_t now_us, uint64_t grace_us);
 
-/* The same merge into the hint this peer holds for intended (hint.h):
- * created now_ms unless the hint is older. */
+/* The same merge into the hint this peer holds for intended (hint.h),
+ * stamped now_ms (or the hint's stamp, if later). */
 int replica_store_hint(const struct replica *r, const struct actor *intended, const void *key,
                        size_t klen, struct token t, const void *obj, size_t len,
                        uint64_t now_ms);

@@ -21,7 +21,7 @@
 #include "core/vv.h"
 
 #define WIRE_MAGIC 0x31564b44u /* "DKV1" as little-endian bytes */
-#define WIRE_VERSION 1
+#define WIRE_VERSION 2 /* 2: hints, anti-entropy, PURGE */
 #define WIRE_HEADER 12
 #define WIRE_MAX_PEERS 4096
 #define WIRE_MAX_TOKENS 4096
