@@ -1,11 +1,12 @@
 /*
  * crash_writer — the process tests/crash_procs.sh kills with SIGKILL, and
- * the one that checks afterwards that no acknowledged write was lost.
+ * the one that checks afterwards that no acknowledged write was lost; the
+ * writers, the repairer and the checker of tests/nemesis_procs.sh too.
  *
  * A writer prints "ack I" for key I only after dkv_put has returned DKV_OK
  * for it (and flushes stdout at once), so the last "ack" line the script
- * finds after the kill bounds what the library promised to keep. The keys
- * are written in order and a key is never skipped, so "every key up to the
+ * finds after the kill bounds what the library promised to keep. write and
+ * cwrite put the keys in order and never skip one, so "every key up to the
  * last ack" is exactly the set of acknowledged writes. Public API only.
  *
  *   crash_writer write DIR SYNC FIRST
@@ -20,10 +21,28 @@
  *   crash_writer cread SEEDS LAST
  *       a client peer reads k0 ... kLAST at ONE, retrying a read that finds
  *       too few live replicas or times out, for 20 s at most.
+ *   crash_writer qwrite SEEDS LISTEN PEERS PREFIX
+ *       a client peer listening on LISTEN joins the cluster at SEEDS, waits
+ *       until PEERS storage peers are up, then puts PREFIX0, PREFIX1, ... at
+ *       QUORUM until it is killed. A put that fails prints "fail I why" and
+ *       is not retried: the writer goes on with the next key, so the "ack"
+ *       lines, not a range, say which keys were acknowledged.
+ *   crash_writer repair SEEDS LISTEN PEERS
+ *       a client peer asks each storage peer in turn to run a repair pass
+ *       (dkv_repair) and prints one line of counts for each ("repair ID at
+ *       ADDR: ranges R, differing D, ..., failed F, T ms"); status 1 when a
+ *       pass returned an error or fewer than PEERS storage peers are known.
+ *   crash_writer qread SEEDS LISTEN PEERS one|quorum|all
+ *       a client peer reads the keys of the "PREFIX I" lines on stdin at
+ *       that level, retrying a read that finds too few live replicas or
+ *       times out (5 s per key at most), and names the first ten keys that
+ *       are missing, wrong or unreadable. A key may hold several siblings
+ *       if each is its value (one write applied by two replicas).
  *
- * Key I is "kI"; its value is "vI-" and a padding that depends on I, 100
- * bytes in all. Exit status: 0 when all is well, 1 on a missing or wrong
- * key (the first one is named) or any other failure, 2 on a usage error.
+ * Key I is "kI" (PREFIXI for qwrite); its value is "vI-" ("vPREFIXI-") and
+ * a padding that depends on I, 100 bytes in all. Exit status: 0 when all
+ * is well, 1 on a missing or wrong key (the first one is named) or any
+ * other failure, 2 on a usage error.
  */
 #include "config.h"
 
@@ -43,6 +62,11 @@
 #define MEMBERSHIP_WAIT_MS 20000
 #define READ_DEADLINE_MS 20000
 #define WRONG_VALUE 1 /* verify(): the key reads, with another value */
+#define KEY_BYTES 48
+#define WHY_BYTES 320  /* a message of verify() */
+#define PREFIX_MAX 16  /* bytes of a qwrite prefix */
+#define REPAIR_TRIES 5 /* of dkv_repair on a peer this client does not judge up */
+#define REPAIR_RETRY_MS 500
 
 static const char *me = "crash_writer";
 
@@ -63,16 +87,21 @@ pause_ms(unsigned ms)
 	nanosleep(&ts, NULL);
 }
 
+/* Key I of a writer: PREFIX and I ("k" for the modes that write alone or
+ * at ALL, one prefix per writer for qwrite). */
 static size_t
-key_of(unsigned long i, char *buf, size_t size)
+key_of(const char *prefix, unsigned long i, char *buf, size_t size)
 {
-	return (size_t)snprintf(buf, size, "k%lu", i);
+	return (size_t)snprintf(buf, size, "%s%lu", prefix, i);
 }
 
+/* The value of key I of prefix: "vI-" for kI (as before there were
+ * prefixes), "vPREFIXI-" for the others, and a padding, 100 bytes in all. */
 static size_t
-value_of(unsigned long i, char *buf, size_t size)
+value_of(const char *prefix, unsigned long i, char *buf, size_t size)
 {
-	size_t len = (size_t)snprintf(buf, size, "v%lu-", i);
+	size_t len =
+	    (size_t)snprintf(buf, size, "v%s%lu-", strcmp(prefix, "k") == 0 ? "" : prefix, i);
 
 	for (; len < VALUE_BYTES && len + 1 < size; len++)
 		buf[len] = (char)('a' + (i + len) % 26);
@@ -129,9 +158,10 @@ done:
 	return db;
 }
 
-/* Opens a client peer of the cluster at seeds. */
+/* Opens a client peer of the cluster at seeds, listening on listen (an
+ * address the storage peers can reach it at, port 0 for any). */
 static dkv_t *
-open_client(const char *seeds)
+open_client(const char *seeds, const char *listen)
 {
 	dkv_config_t *cfg = dkv_config_new();
 	dkv_t *db = NULL;
@@ -142,7 +172,7 @@ open_client(const char *seeds)
 		return NULL;
 	}
 	if (!config_set(cfg, "role", "client") || !config_set(cfg, "seeds", seeds) ||
-	    !config_set(cfg, "listen", "127.0.0.1:0"))
+	    !config_set(cfg, "listen", listen))
 		goto done;
 	if ((err = dkv_open(cfg, &db)) != DKV_OK)
 		fprintf(stderr, "%s: cannot join the cluster at %s: %s: %s\n", me, seeds,
@@ -201,28 +231,45 @@ wait_for_storage(dkv_t *db, size_t want)
 	return false;
 }
 
-/* Reads key i and compares it with its value: DKV_OK when it matches,
- * WRONG_VALUE (and why) when it does not, else the read's error. */
+/* Reads key i of prefix and compares it with its value: DKV_OK when it
+ * matches, WRONG_VALUE (and why) when it does not, else the read's error.
+ * With siblings NULL the key must hold exactly one value; else it may
+ * hold several siblings as long as each is that value (one write that two
+ * appliers applied, see "The write path" in libdkv(7)), and *siblings
+ * says how many it held. */
 static int
-verify(dkv_t *db, unsigned long i, const dkv_opts_t *o, char *why, size_t whylen)
+verify(dkv_t *db, const char *prefix, unsigned long i, const dkv_opts_t *o, char *why,
+       size_t whylen, size_t *siblings)
 {
-	char key[32], want[VALUE_BYTES + 1];
-	size_t klen = key_of(i, key, sizeof(key)), wlen = value_of(i, want, sizeof(want));
+	char key[KEY_BYTES], want[VALUE_BYTES + 1];
+	size_t klen = key_of(prefix, i, key, sizeof(key)),
+	       wlen = value_of(prefix, i, want, sizeof(want));
 	dkv_result_t *res = NULL;
 	const char *got;
-	size_t glen;
+	size_t glen, count;
 	int err;
 
 	if ((err = dkv_get(db, key, klen, &res, o)) != DKV_OK)
 		return err;
-	got = dkv_result_value(res, 0, &glen);
-	if (dkv_result_count(res) != 1) {
-		snprintf(why, whylen, "has %zu siblings, expected one value",
-		         dkv_result_count(res));
+	count = dkv_result_count(res);
+	if (siblings != NULL)
+		*siblings = count;
+	if (count != 1 && siblings == NULL) {
+		snprintf(why, whylen, "has %zu siblings, expected one value", count);
 		err = WRONG_VALUE;
-	} else if (glen != wlen || memcmp(got, want, wlen) != 0) {
-		snprintf(why, whylen, "holds '%.*s' (%zu bytes), expected '%s'",
-		         (int)(glen < 40 ? glen : 40), got, glen, want);
+	}
+	for (size_t s = 0; s < count && err == DKV_OK; s++) {
+		got = dkv_result_value(res, s, &glen);
+		if (glen == wlen && memcmp(got, want, wlen) == 0)
+			continue;
+		if (count == 1)
+			snprintf(why, whylen, "holds '%.*s' (%zu bytes), expected '%s'",
+			         (int)(glen < 40 ? glen : 40), got, glen, want);
+		else
+			snprintf(why, whylen,
+			         "has %zu siblings; sibling %zu holds '%.*s' (%zu bytes), "
+			         "expected '%s'",
+			         count, s, (int)(glen < 40 ? glen : 40), got, glen, want);
 		err = WRONG_VALUE;
 	}
 	dkv_result_free(res);
@@ -245,13 +292,14 @@ report(long i, long last, const char *how, int err, const char *why)
 static int
 cmd_write(const char *dir, const char *sync, unsigned long first)
 {
-	char key[32], val[VALUE_BYTES + 1];
+	char key[KEY_BYTES], val[VALUE_BYTES + 1];
 	dkv_t *db = open_alone(dir, sync);
 
 	if (db == NULL)
 		return 1;
 	for (unsigned long i = first;; i++) {
-		size_t klen = key_of(i, key, sizeof(key)), vlen = value_of(i, val, sizeof(val));
+		size_t klen = key_of("k", i, key, sizeof(key)),
+		       vlen = value_of("k", i, val, sizeof(val));
 		int err = dkv_put(db, key, klen, val, vlen, NULL, NULL);
 
 		if (err != DKV_OK) {
@@ -267,7 +315,7 @@ cmd_write(const char *dir, const char *sync, unsigned long first)
 static int
 cmd_check(const char *dir, long first, long last)
 {
-	char why[160] = "";
+	char why[WHY_BYTES] = "";
 	dkv_t *db = open_alone(dir, NULL);
 	int err = DKV_OK;
 	long i;
@@ -275,7 +323,8 @@ cmd_check(const char *dir, long first, long last)
 	if (db == NULL)
 		return 1;
 	for (i = first; i <= last; i++)
-		if ((err = verify(db, (unsigned long)i, NULL, why, sizeof(why))) != DKV_OK)
+		if ((err = verify(db, "k", (unsigned long)i, NULL, why, sizeof(why), NULL)) !=
+		    DKV_OK)
 			break;
 	dkv_close(db);
 	if (err != DKV_OK) {
@@ -293,18 +342,20 @@ cmd_check(const char *dir, long first, long last)
 static int
 cmd_cwrite(const char *seeds, unsigned long peers)
 {
-	char key[32], val[VALUE_BYTES + 1];
+	char key[KEY_BYTES], val[VALUE_BYTES + 1];
 	dkv_opts_t *o = dkv_opts_new();
 	dkv_t *db = NULL;
 
-	if (o == NULL || (db = open_client(seeds)) == NULL || !wait_for_storage(db, peers))
+	if (o == NULL || (db = open_client(seeds, "127.0.0.1:0")) == NULL ||
+	    !wait_for_storage(db, peers))
 		goto fail;
 	dkv_opts_set_consistency(o, DKV_ALL);
 	dkv_opts_set_timeout_ms(o, OP_TIMEOUT_MS);
 	printf("ready: %lu storage peers up\n", peers);
 	fflush(stdout);
 	for (unsigned long i = 0;;) {
-		size_t klen = key_of(i, key, sizeof(key)), vlen = value_of(i, val, sizeof(val));
+		size_t klen = key_of("k", i, key, sizeof(key)),
+		       vlen = value_of("k", i, val, sizeof(val));
 		int err = dkv_put(db, key, klen, val, vlen, NULL, o);
 
 		if (err == DKV_OK) {
@@ -324,7 +375,7 @@ fail:
 static int
 cmd_cread(const char *seeds, long last)
 {
-	char why[160] = "";
+	char why[WHY_BYTES] = "";
 	dkv_opts_t *o = dkv_opts_new();
 	dkv_t *db = NULL;
 	unsigned retries = 0;
@@ -332,13 +383,14 @@ cmd_cread(const char *seeds, long last)
 	int err = DKV_OK;
 	long i = 0;
 
-	if (o == NULL || (db = open_client(seeds)) == NULL || !wait_for_storage(db, 0))
+	if (o == NULL || (db = open_client(seeds, "127.0.0.1:0")) == NULL ||
+	    !wait_for_storage(db, 0))
 		goto fail;
 	dkv_opts_set_consistency(o, DKV_ONE);
 	dkv_opts_set_timeout_ms(o, OP_TIMEOUT_MS);
 	end = now_ms() + READ_DEADLINE_MS;
 	while (i <= last) {
-		err = verify(db, (unsigned long)i, o, why, sizeof(why));
+		err = verify(db, "k", (unsigned long)i, o, why, sizeof(why), NULL);
 		if ((err == DKV_EUNAVAILABLE || err == DKV_ETIMEDOUT) && now_ms() < end) {
 			retries++;
 			pause_ms(RETRY_PAUSE_MS);
@@ -363,6 +415,253 @@ fail:
 	return 1;
 }
 
+/* Whether prefix may start qwrite's keys: 1 to PREFIX_MAX bytes with no
+ * white space (qread reads "PREFIX I" lines) and no digit at the end
+ * (PREFIX1 and 1 would otherwise be PREFIX and 11). */
+static bool
+valid_prefix(const char *prefix)
+{
+	size_t len = strlen(prefix);
+
+	if (len == 0 || len > PREFIX_MAX || (prefix[len - 1] >= '0' && prefix[len - 1] <= '9'))
+		return false;
+	for (size_t k = 0; k < len; k++)
+		if (prefix[k] <= ' ' || prefix[k] > '~')
+			return false;
+	return true;
+}
+
+static int
+cmd_qwrite(const char *seeds, const char *listen, unsigned long peers, const char *prefix)
+{
+	char key[KEY_BYTES], val[VALUE_BYTES + 1];
+	dkv_opts_t *o = dkv_opts_new();
+	dkv_t *db = NULL;
+
+	if (o == NULL || (db = open_client(seeds, listen)) == NULL || !wait_for_storage(db, peers))
+		goto fail;
+	dkv_opts_set_consistency(o, DKV_QUORUM);
+	dkv_opts_set_timeout_ms(o, OP_TIMEOUT_MS);
+	printf("ready: %lu storage peers up\n", peers);
+	fflush(stdout);
+	for (unsigned long i = 0;; i++) {
+		size_t klen = key_of(prefix, i, key, sizeof(key)),
+		       vlen = value_of(prefix, i, val, sizeof(val));
+		int err = dkv_put(db, key, klen, val, vlen, NULL, o);
+
+		if (err == DKV_OK) {
+			printf("ack %lu\n", i);
+		} else {
+			printf("fail %lu %s\n", i, dkv_strerror(err));
+			pause_ms(RETRY_PAUSE_MS);
+		}
+		fflush(stdout);
+	}
+fail:
+	dkv_close(db);
+	dkv_opts_free(o);
+	return 1;
+}
+
+/* Copies the ids and addresses of the storage peers db knows into ids and
+ * addrs (at most max; NULL when out of memory) and returns how many. */
+static size_t
+storage_peers(dkv_t *db, char **ids, char **addrs, size_t max)
+{
+	dkv_peer_info_t *list;
+	size_t n, count = 0;
+
+	if (dkv_peers(db, &list, &n) != DKV_OK)
+		return 0;
+	for (size_t i = 0; i < n && count < max; i++) {
+		if (list[i].tokens == 0)
+			continue;
+		ids[count] = strdup(list[i].id);
+		addrs[count] = strdup(list[i].addr);
+		count++;
+	}
+	dkv_peers_free(list, n);
+	return count;
+}
+
+static int
+cmd_repair(const char *seeds, const char *listen, unsigned long peers)
+{
+	enum { MAX_PEERS = 64 };
+	char *ids[MAX_PEERS] = {NULL}, *addrs[MAX_PEERS] = {NULL};
+	dkv_t *db = NULL;
+	size_t count = 0, failed = 0;
+	uint64_t start = now_ms();
+	int status = 1;
+
+	if ((db = open_client(seeds, listen)) == NULL || !wait_for_storage(db, peers))
+		goto done;
+	count = storage_peers(db, ids, addrs, MAX_PEERS);
+	for (size_t i = 0; i < count; i++) {
+		dkv_repair_report_t rep;
+		uint64_t t0 = now_ms();
+		int err = DKV_ENOMEM;
+
+		for (int try = 0; ids[i] != NULL && addrs[i] != NULL && try < REPAIR_TRIES; try++) {
+			if (try > 0)
+				pause_ms(REPAIR_RETRY_MS);
+			err = dkv_repair(db, ids[i], &rep);
+			if (err != DKV_EUNAVAILABLE)
+				break;
+		}
+		if (err != DKV_OK) {
+			printf("repair %s at %s: error: %s\n", ids[i] ? ids[i] : "?",
+			       addrs[i] ? addrs[i] : "?", dkv_strerror(err));
+			failed++;
+			continue;
+		}
+		printf("repair %s at %s: ranges %llu, differing %llu, keys compared %llu, "
+		       "repaired %llu, failed %llu, %llu ms\n",
+		       ids[i], addrs[i], (unsigned long long)rep.ranges,
+		       (unsigned long long)rep.ranges_differing,
+		       (unsigned long long)rep.keys_compared, (unsigned long long)rep.keys_repaired,
+		       (unsigned long long)rep.failed, (unsigned long long)(now_ms() - t0));
+		fflush(stdout);
+	}
+	if (count < peers)
+		fprintf(stderr, "%s: this client lists %zu storage peers, expected %lu\n", me,
+		        count, peers);
+	else if (failed == 0)
+		status = 0;
+	printf("repair passes of %zu storage peers: %zu errors, %llu ms\n", count, failed,
+	       (unsigned long long)(now_ms() - start));
+done:
+	for (size_t i = 0; i < count; i++) {
+		free(ids[i]);
+		free(addrs[i]);
+	}
+	dkv_close(db);
+	return status;
+}
+
+/* Reads "PREFIX I" lines from stdin into *prefixes and *numbers (the
+ * caller frees both); false on a bad line or out of memory. */
+static bool
+read_keys(char (**prefixes)[PREFIX_MAX + 1], unsigned long **numbers, size_t *count)
+{
+	char line[128], prefix[PREFIX_MAX + 1];
+	size_t cap = 0, lineno = 0;
+	unsigned long i;
+	char extra;
+
+	*prefixes = NULL;
+	*numbers = NULL;
+	*count = 0;
+	while (fgets(line, sizeof(line), stdin) != NULL) {
+		lineno++;
+		if (sscanf(line, "%16s %lu %c", prefix, &i, &extra) != 2 || !valid_prefix(prefix)) {
+			fprintf(stderr, "%s: stdin line %zu: expected 'PREFIX I'\n", me, lineno);
+			return false;
+		}
+		if (*count == cap) {
+			size_t ncap = cap ? cap * 2 : 1024;
+			char(*np)[PREFIX_MAX + 1] = realloc(*prefixes, ncap * sizeof(**prefixes));
+			unsigned long *nn;
+
+			if (np == NULL)
+				goto nomem;
+			*prefixes = np;
+			if ((nn = realloc(*numbers, ncap * sizeof(**numbers))) == NULL)
+				goto nomem;
+			*numbers = nn;
+			cap = ncap;
+		}
+		memcpy((*prefixes)[*count], prefix, sizeof(prefix));
+		(*numbers)[*count] = i;
+		(*count)++;
+	}
+	return true;
+nomem:
+	fprintf(stderr, "%s: out of memory\n", me);
+	return false;
+}
+
+static bool
+parse_level(const char *s, dkv_consistency_t *out)
+{
+	if (strcmp(s, "one") == 0)
+		*out = DKV_ONE;
+	else if (strcmp(s, "quorum") == 0)
+		*out = DKV_QUORUM;
+	else if (strcmp(s, "all") == 0)
+		*out = DKV_ALL;
+	else
+		return false;
+	return true;
+}
+
+static int
+cmd_qread(const char *seeds, const char *listen, unsigned long peers, const char *level)
+{
+	enum { SHOWN = 10 };
+	char(*prefixes)[PREFIX_MAX + 1] = NULL;
+	unsigned long *numbers = NULL;
+	size_t count = 0, lost = 0, unreadable = 0, doubled = 0, retries = 0;
+	dkv_consistency_t c = DKV_ALL;
+	dkv_opts_t *o = NULL;
+	dkv_t *db = NULL;
+	int status = 1;
+
+	parse_level(level, &c);
+	if (!read_keys(&prefixes, &numbers, &count) || (o = dkv_opts_new()) == NULL ||
+	    (db = open_client(seeds, listen)) == NULL || !wait_for_storage(db, peers))
+		goto done;
+	dkv_opts_set_consistency(o, c);
+	dkv_opts_set_timeout_ms(o, 2 * OP_TIMEOUT_MS);
+	for (size_t k = 0; k < count; k++) {
+		uint64_t end = now_ms() + READ_DEADLINE_MS / 4;
+		char why[WHY_BYTES] = "";
+		size_t siblings = 1;
+		int err;
+
+		while ((err = verify(db, prefixes[k], numbers[k], o, why, sizeof(why),
+		                     &siblings)) == DKV_EUNAVAILABLE ||
+		       err == DKV_ETIMEDOUT) {
+			if (now_ms() >= end)
+				break;
+			retries++;
+			pause_ms(RETRY_PAUSE_MS);
+		}
+		if (err == DKV_OK) {
+			doubled += siblings > 1;
+			continue;
+		}
+		if (err == DKV_ENOTFOUND || err == WRONG_VALUE)
+			lost++;
+		else
+			unreadable++;
+		if (lost + unreadable > SHOWN)
+			continue;
+		if (err == DKV_ENOTFOUND)
+			fprintf(stderr, "%s: LOST: %s%lu was acknowledged but is not found at %s\n",
+			        me, prefixes[k], numbers[k], level);
+		else if (err == WRONG_VALUE)
+			fprintf(stderr, "%s: LOST: %s%lu was acknowledged but %s at %s\n", me,
+			        prefixes[k], numbers[k], why, level);
+		else
+			fprintf(stderr, "%s: cannot read %s%lu at %s: %s\n", me, prefixes[k],
+			        numbers[k], level, dkv_strerror(err));
+	}
+	if (lost + unreadable > SHOWN)
+		fprintf(stderr, "%s: ... and %zu more\n", me, lost + unreadable - SHOWN);
+	printf("checked %zu acknowledged keys at %s: %zu lost, %zu unreadable; %zu held the "
+	       "value twice or more as siblings; %zu reads retried\n",
+	       count, level, lost, unreadable, doubled, retries);
+	if (lost == 0 && unreadable == 0)
+		status = 0;
+done:
+	dkv_close(db);
+	dkv_opts_free(o);
+	free(prefixes);
+	free(numbers);
+	return status;
+}
+
 static int
 usage(void)
 {
@@ -371,8 +670,11 @@ usage(void)
 	        "       %s check DIR FIRST LAST\n"
 	        "       %s cwrite SEEDS PEERS\n"
 	        "       %s cread SEEDS LAST\n"
+	        "       %s qwrite SEEDS LISTEN PEERS PREFIX\n"
+	        "       %s repair SEEDS LISTEN PEERS\n"
+	        "       %s qread SEEDS LISTEN PEERS one|quorum|all < 'PREFIX I' lines\n"
 	        "LAST below FIRST (or -1) means nothing to check.\n",
-	        me, me, me, me);
+	        me, me, me, me, me, me, me);
 	return 2;
 }
 
@@ -398,6 +700,16 @@ main(int argc, char **argv)
 	unsigned long u;
 	long first, last;
 
+	dkv_consistency_t level;
+
+	if (argc == 6 && strcmp(argv[1], "qwrite") == 0 && parse_ulong(argv[4], &u) && u > 0 &&
+	    valid_prefix(argv[5]))
+		return cmd_qwrite(argv[2], argv[3], u, argv[5]);
+	if (argc == 5 && strcmp(argv[1], "repair") == 0 && parse_ulong(argv[4], &u) && u > 0)
+		return cmd_repair(argv[2], argv[3], u);
+	if (argc == 6 && strcmp(argv[1], "qread") == 0 && parse_ulong(argv[4], &u) && u > 0 &&
+	    parse_level(argv[5], &level))
+		return cmd_qread(argv[2], argv[3], u, argv[5]);
 	if (argc != 5 && argc != 4)
 		return usage();
 	if (argc == 5 && strcmp(argv[1], "write") == 0) {

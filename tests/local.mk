@@ -92,6 +92,7 @@ tests_check_cluster_LDADD = libdkv.la $(CHECK_LIBS)
 endif
 include $(srcdir)/tests/procs.mk
 include $(srcdir)/tests/crash.mk
+include $(srcdir)/tests/nemesis.mk
 
 check_PROGRAMS += tests/check_replication
 TESTS += tests/check_replication
