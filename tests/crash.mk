@@ -18,5 +18,7 @@ tests_crash_writer_SOURCES = tests/crash_writer.c
 tests_crash_writer_CFLAGS = $(AM_CFLAGS)
 tests_crash_writer_LDADD = libdkv.la
 
+if PROCESS_TESTS
 TESTS += tests/crash_procs.sh
+endif
 EXTRA_DIST += tests/crash_procs.sh

@@ -11,5 +11,7 @@
 # ./dkv and tests/crash_writer (built by tests/crash.mk) from the build
 # tree (a bash script, run directly; it exits 77, skipped, when either is
 # missing) and takes about 35 s (up to 50 s on a busy machine).
+if PROCESS_TESTS
 TESTS += tests/nemesis_procs.sh
+endif
 EXTRA_DIST += tests/nemesis_procs.sh

@@ -5,7 +5,9 @@
 # the same identity, clean stop (SIGTERM) and rejoining with every seed
 # down. It runs ./dkv from the build tree (a bash script, run directly;
 # it exits 77, skipped, when ./dkv is missing) and takes about 20 s.
+if PROCESS_TESTS
 TESTS += tests/cluster_procs.sh
+endif
 EXTRA_DIST += tests/cluster_procs.sh
 
 # The membership benchmark (not run by make check: it takes minutes):
