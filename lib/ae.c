@@ -101,14 +101,9 @@ static void schedule(struct ae *a);
 static void
 send_msg(struct ae *a, const char *addr, struct msg *m)
 {
-	uint8_t *frame;
-	size_t len;
+	size_t len = cluster_send_msg(a->c, addr, m);
 
-	m->from = a->db->self;
-	if (wire_encode(m, &frame, &len) != DKV_OK)
-		return;
 	atomic_fetch_add_explicit(&a->bytes, len, memory_order_relaxed);
-	cluster_send(a->c, addr, frame, len);
 }
 
 static void

@@ -12,22 +12,7 @@ static const struct token token_max = {UINT64_MAX, UINT64_MAX};
 static struct token
 token_next(struct token t)
 {
-	t.lo++;
-	if (t.lo == 0)
-		t.hi++;
-	return t;
-}
-
-static bool
-in_range(struct token lo, struct token hi, struct token t)
-{
-	int c = token_cmp(lo, hi);
-
-	if (c == 0)
-		return true;
-	if (c < 0)
-		return token_cmp(t, lo) > 0 && token_cmp(t, hi) <= 0;
-	return token_cmp(t, lo) > 0 || token_cmp(t, hi) <= 0;
+	return token_from_u128(token_to_u128(t) + 1);
 }
 
 int
@@ -241,11 +226,11 @@ range_of(struct ae_trees *a, struct token t)
 	if (a->n == 0)
 		return NULL;
 	b = first_hi_from(a, t);
-	if (b < a->n && in_range(a->r[b].lo, a->r[b].hi, t))
+	if (b < a->n && token_in_range(a->r[b].lo, a->r[b].hi, t))
 		return &a->r[b];
 	/* past every hi, or before the first range: only a range that wraps
 	 * (the one with the smallest hi) can hold it */
-	if (in_range(a->r[0].lo, a->r[0].hi, t))
+	if (token_in_range(a->r[0].lo, a->r[0].hi, t))
 		return &a->r[0];
 	return NULL;
 }

@@ -846,10 +846,17 @@ cluster_repl(struct cluster *c)
 	return c->repl;
 }
 
-void
-cluster_send(struct cluster *c, const char *addr, uint8_t *frame, size_t len)
+size_t
+cluster_send_msg(struct cluster *c, const char *addr, struct msg *m)
 {
+	uint8_t *frame;
+	size_t len;
+
+	m->from = c->g.members[0].st.id;
+	if (wire_encode(m, &frame, &len) != DKV_OK)
+		return 0;
 	transport_send(c->tr, addr, frame, len);
+	return len;
 }
 
 static void

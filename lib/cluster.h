@@ -41,8 +41,9 @@ int cluster_fault(struct cluster *c, struct loop *l, const char *id, unsigned fl
 
 /* Loop thread only, below. */
 struct repl *cluster_repl(struct cluster *c);
-/* Sends a whole frame to the peer listening at addr (takes the frame). */
-void cluster_send(struct cluster *c, const char *addr, uint8_t *frame, size_t len);
+/* Encodes m as from this peer and sends it to the peer listening at addr;
+ * the frame's size, or 0 when m cannot be encoded. */
+size_t cluster_send_msg(struct cluster *c, const char *addr, struct msg *m);
 /* The replicas of token t in preference order (*nprimary of them), with
  * their datacenter indexes (< *ndcs) and liveness; *local_dc is this
  * peer's datacenter (*ndcs when it holds no replica). With fallbacks, when

@@ -70,18 +70,14 @@ send_op(struct gc *g, const char *addr, uint8_t type, uint64_t id, const uint8_t
         size_t klen, uint64_t hash)
 {
 	struct msg m;
-	uint8_t *frame;
-	size_t len;
 
 	memset(&m, 0, sizeof(m));
 	m.type = (enum wire_type)type;
-	m.from = g->db->self;
 	m.op.id = id;
 	m.op.key = key;
 	m.op.klen = (uint32_t)klen;
 	m.op.hash = hash;
-	if (wire_encode(&m, &frame, &len) == DKV_OK)
-		cluster_send(g->c, addr, frame, len);
+	cluster_send_msg(g->c, addr, &m);
 }
 
 static bool

@@ -159,20 +159,17 @@ send_hint(struct hints *h, const struct cluster_peer *p, const struct rec *r, st
 {
 	struct flight *f = mem_alloc(sizeof(*f) + r->klen);
 	struct msg m;
-	uint8_t *frame;
-	size_t len;
 
 	if (f == NULL)
 		return;
 	memset(&m, 0, sizeof(m));
 	m.type = WMSG_STORE;
-	m.from = h->db->self;
 	m.op.id = h->next_id++;
 	m.op.key = ukey;
 	m.op.klen = (uint32_t)uklen;
 	m.op.data = obj;
 	m.op.dlen = (uint32_t)olen;
-	if (wire_encode(&m, &frame, &len) != DKV_OK) {
+	if (cluster_send_msg(h->c, p->addr, &m) == 0) {
 		mem_free(f);
 		return;
 	}
@@ -185,7 +182,6 @@ send_hint(struct hints *h, const struct cluster_peer *p, const struct rec *r, st
 	memcpy(f->key, r->key, r->klen);
 	RB_INSERT(flight_tree, &h->flights, f);
 	atomic_fetch_add_explicit(&h->inflight, 1, memory_order_relaxed);
-	cluster_send(h->c, p->addr, frame, len);
 }
 
 /* A hint record's parts (pointing into r). False for one that cannot be

@@ -103,15 +103,8 @@ static void run(struct rop *op);
 static void
 send_msg(struct repl *r, const char *addr, struct msg *m)
 {
-	uint8_t *frame;
-	size_t len;
-
-	m->from = r->db->self;
-	if (wire_encode(m, &frame, &len) != DKV_OK) {
+	if (cluster_send_msg(r->c, addr, m) == 0)
 		log_warn(&r->db->log, "cannot encode a replication message for %s", addr);
-		return;
-	}
-	cluster_send(r->c, addr, frame, len);
 }
 
 static void

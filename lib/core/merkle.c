@@ -15,37 +15,15 @@
 #include "core/merkle.h"
 #include "util/alloc.h"
 
-typedef unsigned __int128 u128;
-
 /* "mrkl": keeps entry hashes apart from tokens (seed 0) and hint
  * fingerprints. */
 #define MERKLE_SEED 0x6d726b6cu
 
-static u128
-to_u128(struct token t)
-{
-	return ((u128)t.hi << 64) | t.lo;
-}
-
-static struct token
-from_u128(u128 v)
-{
-	struct token t = {(uint64_t)(v >> 64), (uint64_t)v};
-
-	return t;
-}
-
-static bool
-whole_ring(const struct merkle *m)
-{
-	return token_cmp(m->lo, m->hi) == 0;
-}
-
 /* The span hi - lo; 0 stands for 2^128 (whole ring). */
-static u128
+static token_u128
 span_of(const struct merkle *m)
 {
-	return to_u128(m->hi) - to_u128(m->lo);
+	return token_to_u128(m->hi) - token_to_u128(m->lo);
 }
 
 static size_t
@@ -87,16 +65,14 @@ merkle_clear(struct merkle *m)
 bool
 merkle_contains(const struct merkle *m, struct token t)
 {
-	u128 offset = to_u128(t) - to_u128(m->lo) - 1;
-
-	return whole_ring(m) || offset < span_of(m);
+	return token_in_range(m->lo, m->hi, t);
 }
 
 uint32_t
 merkle_leaf_of(const struct merkle *m, struct token t)
 {
-	u128 offset = to_u128(t) - to_u128(m->lo) - 1;
-	u128 span = span_of(m), rem = offset;
+	token_u128 offset = token_to_u128(t) - token_to_u128(m->lo) - 1;
+	token_u128 span = span_of(m), rem = offset;
 	uint32_t leaf = 0;
 
 	assert(merkle_contains(m, t));
@@ -123,32 +99,32 @@ merkle_leaf_of(const struct merkle *m, struct token t)
 
 /* Offset at which leaf i (0..2^D) starts: ceil(i * span / 2^D), computed
  * as i*q + ceil(i*r / 2^D) with span = q*2^D + r, so nothing overflows. */
-static u128
+static token_u128
 leaf_start(const struct merkle *m, uint64_t i)
 {
-	u128 span = span_of(m), q;
+	token_u128 span = span_of(m), q;
 	uint64_t r, mask = ((uint64_t)1 << m->depth) - 1;
 
 	if (span == 0) {
-		q = (u128)1 << (128 - m->depth);
+		q = (token_u128)1 << (128 - m->depth);
 		r = 0;
 	} else {
 		q = span >> m->depth;
 		r = (uint64_t)span & mask;
 	}
 	/* i <= 2^16 and r < 2^16, so i*r fits easily */
-	return (u128)i * q + ((i * r + mask) >> m->depth);
+	return (token_u128)i * q + ((i * r + mask) >> m->depth);
 }
 
 void
 merkle_leaf_bounds(const struct merkle *m, uint32_t leaf, struct token *lo, struct token *hi)
 {
-	u128 base = to_u128(m->lo);
+	token_u128 base = token_to_u128(m->lo);
 
 	assert(leaf < (uint32_t)1 << m->depth);
 	/* offsets [start(i), start(i+1)) are tokens (lo + start(i), lo + start(i+1)] */
-	*lo = from_u128(base + leaf_start(m, leaf));
-	*hi = from_u128(base + leaf_start(m, (uint64_t)leaf + 1));
+	*lo = token_from_u128(base + leaf_start(m, leaf));
+	*hi = token_from_u128(base + leaf_start(m, (uint64_t)leaf + 1));
 }
 
 static void

@@ -14,24 +14,8 @@
 #include "core/ring.h"
 #include "util/alloc.h"
 
-typedef unsigned __int128 u128;
-
-static u128
-to_u128(struct token t)
-{
-	return ((u128)t.hi << 64) | t.lo;
-}
-
-static struct token
-from_u128(u128 v)
-{
-	struct token t = {(uint64_t)(v >> 64), (uint64_t)v};
-
-	return t;
-}
-
 static double
-fraction_of_ring(u128 size)
+fraction_of_ring(token_u128 size)
 {
 	/* size 0 stands for the whole ring (a single token) */
 	if (size == 0)
@@ -221,12 +205,12 @@ ring_preference(const struct ring *r, struct token t, const struct replication *
 	return count;
 }
 
-static u128
+static token_u128
 range_size(const struct ring *r, uint32_t i)
 {
-	u128 prev = to_u128(r->entries[i == 0 ? r->n - 1 : i - 1].token);
+	token_u128 prev = token_to_u128(r->entries[i == 0 ? r->n - 1 : i - 1].token);
 
-	return to_u128(r->entries[i].token) - prev; /* wraps mod 2^128 */
+	return token_to_u128(r->entries[i].token) - prev; /* wraps mod 2^128 */
 }
 
 uint32_t
@@ -261,7 +245,7 @@ ring_ownership(const struct ring *r, double *out)
 }
 
 struct alloc_range {
-	u128 start, size; /* (start, start + size] */
+	token_u128 start, size; /* (start, start + size] */
 	uint32_t owner;   /* UINT32_MAX: the new peer */
 };
 
@@ -271,17 +255,17 @@ ring_allocate_tokens(const struct ring *r, uint32_t vnodes, uint64_t seed,
 {
 	struct alloc_range *ranges;
 	double *owned;
-	u128 share;
+	token_u128 share;
 	uint32_t nranges;
 
 	if (vnodes == 0)
 		return DKV_EINVAL;
 	if (r->n == 0) {
-		u128 step = ((u128)1 << 127) / vnodes * 2;
-		u128 offset = ((u128)seed << 64) | (seed * 0x9e3779b97f4a7c15ull);
+		token_u128 step = ((token_u128)1 << 127) / vnodes * 2;
+		token_u128 offset = ((token_u128)seed << 64) | (seed * 0x9e3779b97f4a7c15ull);
 
 		for (uint32_t i = 0; i < vnodes; i++)
-			out[i] = from_u128(offset + step * i);
+			out[i] = token_from_u128(offset + step * i);
 		return DKV_OK;
 	}
 	ranges = mem_reallocarray(NULL, (size_t)r->n + vnodes, sizeof(*ranges));
@@ -292,10 +276,10 @@ ring_allocate_tokens(const struct ring *r, uint32_t vnodes, uint64_t seed,
 		return DKV_ENOMEM;
 	}
 	for (uint32_t i = 0; i < r->n; i++) {
-		u128 size = r->n == 1 ? ~(u128)0 : range_size(r, i);
+		token_u128 size = r->n == 1 ? ~(token_u128)0 : range_size(r, i);
 
 		ranges[i].size = size;
-		ranges[i].start = to_u128(r->entries[i].token) - size;
+		ranges[i].start = token_to_u128(r->entries[i].token) - size;
 		ranges[i].owner = r->entries[i].peer;
 		owned[ranges[i].owner] += fraction_of_ring(size);
 	}
@@ -305,11 +289,11 @@ ring_allocate_tokens(const struct ring *r, uint32_t vnodes, uint64_t seed,
 
 		for (uint32_t p = 0; p < r->npeers; p++)
 			holders += owned[p] > 0.0;
-		share = ~(u128)0 / ((u128)(holders + 1) * vnodes);
+		share = ~(token_u128)0 / ((token_u128)(holders + 1) * vnodes);
 	}
 	for (uint32_t v = 0; v < vnodes; v++) {
 		uint32_t best = UINT32_MAX;
-		u128 take, cut;
+		token_u128 take, cut;
 
 		/* the most loaded owner's largest range that can spare a share;
 		 * failing that, the largest range of all */
@@ -329,7 +313,7 @@ ring_allocate_tokens(const struct ring *r, uint32_t vnodes, uint64_t seed,
 		if (take == 0)
 			take = 1;
 		cut = ranges[best].start + take;
-		out[v] = from_u128(cut);
+		out[v] = token_from_u128(cut);
 		if (ranges[best].owner != UINT32_MAX)
 			owned[ranges[best].owner] -= fraction_of_ring(take);
 		ranges[nranges].start = ranges[best].start;
