@@ -79,6 +79,28 @@ sample(enum wire_type type, struct msg *m, struct digest *d, struct peer_state *
 			m->ae.keys = keys;
 			m->ae.keys_len = off;
 		}
+	} else if (type >= WMSG_MOVE_REQ && type <= WMSG_LEAVE) {
+		static uint8_t entries[256];
+		size_t off = 0;
+
+		m->mv.sid = 0x0102030405060708ull;
+		if (type == WMSG_MOVE_REQ) {
+			m->mv.lo = toks[0];
+			m->mv.hi = toks[2];
+			m->mv.cur_t = toks[1];
+			m->mv.has_cursor = true;
+			m->mv.cur_key = (const uint8_t *)"cur\0key";
+			m->mv.cur_klen = 7;
+			m->mv.max_bytes = 65536;
+		}
+		if (type == WMSG_MOVE_DATA) {
+			wire_move_put(entries, &off, toks[1], "k1", 2, "obj-1", 5);
+			wire_move_put(entries, &off, toks[2], "key\0two", 7, "", 0);
+			m->mv.n = 2;
+			m->mv.entries = entries;
+			m->mv.entries_len = off;
+			m->mv.status = DKV_OK;
+		}
 	} else if (type >= WMSG_APPLY) {
 		static const uint8_t ctx[] = {1, 1, 0, 1, 'n', 3, 0, 0, 0, 0, 0, 0, 0};
 
@@ -167,6 +189,30 @@ START_TEST(test_every_message_roundtrips)
 				ck_assert(klen == 7 && memcmp(key, "key\0two", 7) == 0);
 				ck_assert(kh == 88u && sum == (entry ? 6u : 0u));
 				ck_assert(!wire_ae_next_key(&back.ae, entry, &pos, &key, &klen, &kh, &sum));
+			}
+		} else if (type >= WMSG_MOVE_REQ && type <= WMSG_LEAVE) {
+			ck_assert(back.mv.sid == m.mv.sid);
+			if (type == WMSG_MOVE_REQ) {
+				ck_assert(token_cmp(back.mv.lo, toks[0]) == 0);
+				ck_assert(token_cmp(back.mv.hi, toks[2]) == 0);
+				ck_assert(token_cmp(back.mv.cur_t, toks[1]) == 0);
+				ck_assert(back.mv.has_cursor && back.mv.max_bytes == 65536);
+				ck_assert(back.mv.cur_klen == 7 && memcmp(back.mv.cur_key, "cur\0key", 7) == 0);
+			}
+			if (type == WMSG_MOVE_DATA) {
+				struct token t;
+				const uint8_t *key, *obj;
+				uint16_t klen;
+				uint32_t olen;
+				size_t pos = 0;
+
+				ck_assert_uint_eq(back.mv.n, 2);
+				ck_assert(wire_move_next(&back.mv, &pos, &t, &key, &klen, &obj, &olen));
+				ck_assert(token_cmp(t, toks[1]) == 0 && klen == 2 && olen == 5);
+				ck_assert(memcmp(obj, "obj-1", 5) == 0);
+				ck_assert(wire_move_next(&back.mv, &pos, &t, &key, &klen, &obj, &olen));
+				ck_assert(klen == 7 && memcmp(key, "key\0two", 7) == 0 && olen == 0);
+				ck_assert(!wire_move_next(&back.mv, &pos, &t, &key, &klen, &obj, &olen));
 			}
 		} else if (type >= WMSG_APPLY) {
 			ck_assert(back.op.id == m.op.id);
@@ -375,6 +421,60 @@ END_TEST
 
 /* Regression: a SYN naming one peer many times overflowed the ACK that
  * gossip built from it. The decoder now refuses repeated ids. */
+START_TEST(test_bad_move_messages_are_refused)
+{
+	uint8_t entries[128];
+	struct msg m, back;
+	uint8_t *buf;
+	size_t len, off = 0;
+
+	memset(&m, 0, sizeof(m));
+	m.from = mk_actor("gainer");
+	m.type = WMSG_MOVE_REQ;
+	m.mv.sid = 3;
+	m.mv.has_cursor = true; /* a cursor without a key */
+	ck_assert_int_eq(wire_encode(&m, &buf, &len), DKV_OK);
+	ck_assert_int_eq(wire_decode(m.type, buf + WIRE_HEADER, len - WIRE_HEADER, &back), DKV_EINVAL);
+	free(buf);
+	m.mv.has_cursor = false; /* a key without a cursor */
+	m.mv.cur_key = (const uint8_t *)"k";
+	m.mv.cur_klen = 1;
+	ck_assert_int_eq(wire_encode(&m, &buf, &len), DKV_OK);
+	ck_assert_int_eq(wire_decode(m.type, buf + WIRE_HEADER, len - WIRE_HEADER, &back), DKV_EINVAL);
+	free(buf);
+	m.mv.cur_klen = 0;
+	ck_assert_int_eq(wire_encode(&m, &buf, &len), DKV_OK);
+	ck_assert_int_eq(wire_decode(m.type, buf + WIRE_HEADER, len - WIRE_HEADER, &back), DKV_OK);
+	free(buf);
+
+	m.type = WMSG_MOVE_DATA;
+	wire_move_put(entries, &off, token_of_key("k", 1), "k", 1, "o", 1);
+	m.mv.n = 1;
+	m.mv.entries = entries;
+	m.mv.entries_len = off;
+	m.mv.flags = WIRE_MOVE_LAST; /* LAST comes with an empty batch only */
+	ck_assert_int_eq(wire_encode(&m, &buf, &len), DKV_OK);
+	ck_assert_int_eq(wire_decode(m.type, buf + WIRE_HEADER, len - WIRE_HEADER, &back), DKV_EINVAL);
+	free(buf);
+	m.mv.flags = 0;
+	m.mv.n = 2; /* more entries than the body holds */
+	ck_assert_int_eq(wire_encode(&m, &buf, &len), DKV_OK);
+	ck_assert_int_eq(wire_decode(m.type, buf + WIRE_HEADER, len - WIRE_HEADER, &back), DKV_EINVAL);
+	free(buf);
+	m.mv.n = 1;
+	entries[TOKEN_BYTES + 2 + 1 + 3] = 9; /* an object longer than what follows */
+	ck_assert_int_eq(wire_encode(&m, &buf, &len), DKV_OK);
+	ck_assert_int_eq(wire_decode(m.type, buf + WIRE_HEADER, len - WIRE_HEADER, &back), DKV_EINVAL);
+	free(buf);
+	entries[TOKEN_BYTES + 2 + 1 + 3] = 0;
+	entries[TOKEN_BYTES] = 0;
+	entries[TOKEN_BYTES + 1] = 0; /* an empty key */
+	ck_assert_int_eq(wire_encode(&m, &buf, &len), DKV_OK);
+	ck_assert_int_eq(wire_decode(m.type, buf + WIRE_HEADER, len - WIRE_HEADER, &back), DKV_EINVAL);
+	free(buf);
+}
+END_TEST
+
 START_TEST(test_repeated_ids_are_refused)
 {
 	struct digest d[3];
@@ -437,6 +537,7 @@ main(void)
 	tcase_add_test(tc, test_random_garbage_never_crashes);
 	tcase_add_test(tc, test_repeated_ids_are_refused);
 	tcase_add_test(tc, test_bad_replication_messages_are_refused);
+	tcase_add_test(tc, test_bad_move_messages_are_refused);
 	tcase_add_test(tc, test_control_bytes_in_ids_and_text_are_refused);
 	tcase_set_timeout(tc, 120);
 	suite_add_tcase(s, tc);

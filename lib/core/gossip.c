@@ -512,6 +512,15 @@ gossip_set_status(struct gossip *g, uint8_t status)
 }
 
 void
+gossip_set_moved(struct gossip *g, uint8_t percent)
+{
+	if (self_of(g)->st.moved == percent)
+		return;
+	self_of(g)->st.moved = percent;
+	bump_self(g); /* gossiped, but the ring does not change */
+}
+
+void
 gossip_shutdown(struct gossip *g)
 {
 	struct msg m;

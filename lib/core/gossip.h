@@ -91,6 +91,8 @@ void gossip_recv(struct gossip *g, const struct msg *m, const char *from_addr,
 /* This peer's own state changes (tokens chosen, status). */
 int gossip_set_tokens(struct gossip *g, const struct token *tokens, uint32_t n);
 void gossip_set_status(struct gossip *g, uint8_t status);
+/* How far this peer's range moves are (percent), for the others' views. */
+void gossip_set_moved(struct gossip *g, uint8_t percent);
 /* Queues SHUTDOWN to every known peer (a clean stop). */
 void gossip_shutdown(struct gossip *g);
 /* Marks a dead peer LEFT for good; DKV_ENOTFOUND, or DKV_EBUSY while it

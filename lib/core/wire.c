@@ -68,7 +68,7 @@ wr_actor(struct wr *w, const struct actor *a)
 static size_t
 state_size(const struct peer_state *s)
 {
-	return 1 + s->id.len + str_size(s->addr) + str_size(s->dc) + str_size(s->rack) + 2 +
+	return 1 + s->id.len + str_size(s->addr) + str_size(s->dc) + str_size(s->rack) + 3 +
 	       24 + 4 + (size_t)s->ntokens * TOKEN_BYTES;
 }
 
@@ -81,6 +81,7 @@ wr_state(struct wr *w, const struct peer_state *s)
 	wr_str(w, s->rack);
 	wr_u8(w, s->role);
 	wr_u8(w, s->status);
+	wr_u8(w, s->moved);
 	wr_u64(w, s->generation);
 	wr_u64(w, s->version);
 	wr_u64(w, s->heartbeat);
@@ -139,6 +140,12 @@ body_size(const struct msg *m)
 	case WMSG_AE_DONE:
 		return n + 8 + 4 + WIRE_AE_COUNTS * 8;
 	case WMSG_AE_REPAIR:
+		return n + 8;
+	case WMSG_MOVE_REQ:
+		return n + 8 + 3 * TOKEN_BYTES + 1 + 4 + 2 + m->mv.cur_klen;
+	case WMSG_MOVE_DATA:
+		return n + 8 + 4 + 1 + 4 + m->mv.entries_len;
+	case WMSG_LEAVE:
 		return n + 8;
 	default:
 		return 0;
@@ -209,6 +216,19 @@ wr_blob(struct wr *w, const uint8_t *p, uint32_t n)
 	wr_u32(w, n);
 	if (n > 0)
 		wr_bytes(w, p, n);
+}
+
+void
+wire_move_put(uint8_t *out, size_t *off, struct token t, const void *key, uint16_t klen,
+              const void *obj, uint32_t olen)
+{
+	struct wr w = {out, *off};
+
+	wr_token(&w, t);
+	wr_u16(&w, klen);
+	wr_bytes(&w, key, klen);
+	wr_blob(&w, obj, olen);
+	*off = w.len;
 }
 
 int
@@ -329,6 +349,28 @@ wire_encode(const struct msg *m, uint8_t **out, size_t *len)
 	case WMSG_AE_REPAIR:
 		wr_u64(&w, m->ae.sid);
 		break;
+	case WMSG_MOVE_REQ:
+		wr_u64(&w, m->mv.sid);
+		wr_token(&w, m->mv.lo);
+		wr_token(&w, m->mv.hi);
+		wr_token(&w, m->mv.cur_t);
+		wr_u8(&w, m->mv.has_cursor ? 1 : 0);
+		wr_u32(&w, m->mv.max_bytes);
+		wr_u16(&w, m->mv.cur_klen);
+		if (m->mv.cur_klen > 0)
+			wr_bytes(&w, m->mv.cur_key, m->mv.cur_klen);
+		break;
+	case WMSG_MOVE_DATA:
+		wr_u64(&w, m->mv.sid);
+		wr_u32(&w, (uint32_t)m->mv.status);
+		wr_u8(&w, m->mv.flags);
+		wr_u32(&w, m->mv.n);
+		if (m->mv.entries_len > 0)
+			wr_bytes(&w, m->mv.entries, m->mv.entries_len);
+		break;
+	case WMSG_LEAVE:
+		wr_u64(&w, m->mv.sid);
+		break;
 	default:
 		break;
 	}
@@ -409,11 +451,12 @@ rd_state(struct rd *r, struct peer_state *s)
 		return DKV_EINVAL;
 	s->role = rd_u8(r);
 	s->status = rd_u8(r);
+	s->moved = rd_u8(r);
 	s->generation = rd_u64(r);
 	s->version = rd_u64(r);
 	s->heartbeat = rd_u64(r);
 	s->ntokens = rd_u32(r);
-	if (r->bad || s->role > PEER_CLIENT || s->status >= STATUS_MAX ||
+	if (r->bad || s->role > PEER_CLIENT || s->status >= STATUS_MAX || s->moved > 100 ||
 	    s->ntokens > WIRE_MAX_TOKENS || (size_t)s->ntokens * TOKEN_BYTES > r->left)
 		return DKV_EINVAL;
 	if (s->ntokens > 0) {
@@ -504,6 +547,89 @@ rd_token(struct rd *r)
 	struct token zero = {0, 0};
 
 	return b != NULL ? token_from_bytes(b) : zero;
+}
+
+/* One MOVE_DATA entry: token, key (1..WIRE_MAX_KEY bytes), object. */
+static bool
+rd_move_entry(struct rd *r, struct token *t, const uint8_t **key, uint16_t *klen,
+              const uint8_t **obj, uint32_t *olen)
+{
+	*t = rd_token(r);
+	*klen = rd_u16(r);
+	*key = rd_bytes(r, *klen);
+	*olen = rd_u32(r);
+	*obj = r->bad || *olen > r->left ? NULL : rd_bytes(r, *olen);
+	return !r->bad && *klen > 0 && *obj != NULL;
+}
+
+bool
+wire_move_next(const struct wire_move *mv, size_t *off, struct token *t, const uint8_t **key,
+               uint16_t *klen, const uint8_t **obj, uint32_t *olen)
+{
+	struct rd r;
+
+	if (*off >= mv->entries_len)
+		return false;
+	r = rd_init(mv->entries + *off, mv->entries_len - *off);
+	if (!rd_move_entry(&r, t, key, klen, obj, olen))
+		return false; /* the decoder checked it: cannot happen */
+	*off = mv->entries_len - r.left;
+	return true;
+}
+
+static int
+rd_move(struct rd *r, uint8_t type, struct wire_move *mv)
+{
+	size_t off = 0;
+
+	mv->sid = rd_u64(r);
+	switch (type) {
+	case WMSG_MOVE_REQ: {
+		uint8_t has;
+
+		mv->lo = rd_token(r);
+		mv->hi = rd_token(r);
+		mv->cur_t = rd_token(r);
+		has = rd_u8(r);
+		mv->max_bytes = rd_u32(r);
+		mv->cur_klen = rd_u16(r);
+		mv->cur_key = rd_bytes(r, mv->cur_klen);
+		mv->has_cursor = has == 1;
+		/* a cursor names a key; without one there is no key */
+		if (r->bad || has > 1 || mv->has_cursor != (mv->cur_klen > 0))
+			return DKV_EINVAL;
+		return DKV_OK;
+	}
+	case WMSG_MOVE_DATA:
+		mv->status = (int32_t)rd_u32(r);
+		mv->flags = rd_u8(r);
+		mv->n = rd_u32(r);
+		/* an entry takes at least 16 + 2 + 1 + 4 bytes */
+		if (r->bad || !status_ok(mv->status) || (mv->flags & ~WIRE_MOVE_LAST) != 0 ||
+		    mv->n > r->left / 23 || ((mv->flags & WIRE_MOVE_LAST) != 0 && mv->n > 0))
+			return DKV_EINVAL;
+		mv->entries = r->p;
+		mv->entries_len = r->left;
+		for (uint32_t k = 0; k < mv->n; k++) {
+			struct rd er = rd_init(mv->entries + off, mv->entries_len - off);
+			struct token t;
+			const uint8_t *key, *obj;
+			uint16_t klen;
+			uint32_t olen;
+
+			if (!rd_move_entry(&er, &t, &key, &klen, &obj, &olen))
+				return DKV_EINVAL;
+			off = mv->entries_len - er.left;
+		}
+		if (off != mv->entries_len)
+			return DKV_EINVAL; /* trailing bytes */
+		rd_bytes(r, mv->entries_len);
+		return DKV_OK;
+	case WMSG_LEAVE:
+		return r->bad ? DKV_EINVAL : DKV_OK;
+	default:
+		return DKV_EINVAL;
+	}
 }
 
 /* nkeys keys (each u16 length >= 1, bytes, a u64 and for entries a
@@ -676,6 +802,12 @@ wire_decode(uint8_t type, const uint8_t *body, size_t len, struct msg *m)
 	case WMSG_AE_DONE:
 	case WMSG_AE_REPAIR:
 		if (rd_ae(&r, type, &m->ae) != DKV_OK)
+			goto fail;
+		break;
+	case WMSG_MOVE_REQ:
+	case WMSG_MOVE_DATA:
+	case WMSG_LEAVE:
+		if (rd_move(&r, type, &m->mv) != DKV_OK)
 			goto fail;
 		break;
 	default:

@@ -21,7 +21,7 @@
 #include "core/vv.h"
 
 #define WIRE_MAGIC 0x31564b44u /* "DKV1" as little-endian bytes */
-#define WIRE_VERSION 2 /* 2: hints, anti-entropy, PURGE */
+#define WIRE_VERSION 3 /* 2: hints, anti-entropy, PURGE; 3: range moves */
 #define WIRE_HEADER 12
 #define WIRE_MAX_PEERS 4096
 #define WIRE_MAX_TOKENS 4096
@@ -52,6 +52,10 @@ enum wire_type {
 	WMSG_AE_DONE,   /* the exchange is over (status, counts) */
 	WMSG_AE_REPAIR, /* run a full repair pass now, answer AE_DONE */
 	WMSG_PURGE,     /* delete your tombstone for this key if its hash is this */
+	/* range moves (join, leave) */
+	WMSG_MOVE_REQ,  /* send me your objects in (lo, hi] after this cursor */
+	WMSG_MOVE_DATA, /* objects of a range, in ring order (LAST: no more) */
+	WMSG_LEAVE,     /* decommission yourself (answered by a MOVE_DATA status) */
 	WMSG_TYPE_MAX
 };
 
@@ -75,6 +79,7 @@ struct peer_state {
 	char addr[WIRE_ADDR_MAX + 1];
 	char dc[ACTOR_MAX + 1], rack[ACTOR_MAX + 1];
 	uint8_t role, status;
+	uint8_t moved; /* JOINING/LEAVING: percent of its range moves done */
 	uint64_t generation, version, heartbeat;
 	uint32_t ntokens;
 	struct token *tokens; /* owned (wire_state_free) */
@@ -146,6 +151,36 @@ void wire_ae_put_key(uint8_t *keys, size_t *off, const void *key, uint16_t klen,
 bool wire_ae_next_key(const struct wire_ae *ae, bool entry, size_t *off, const uint8_t **key,
                       uint16_t *klen, uint64_t *hash, uint64_t *sum);
 
+/* A range move message (moves.h). MOVE_REQ: the range (lo, hi], the
+ * cursor (has_cursor: resume after the entry (cur_t, cur_key), else from
+ * the start) and max_bytes, the batch size wanted. MOVE_DATA: sid, status
+ * and flags (WIRE_MOVE_LAST: the range holds nothing after the cursor
+ * asked for, so the batch is empty), then n entries: token, u16 key length
+ * (1..WIRE_MAX_KEY), key, u32 object length, object; read them with
+ * wire_move_next. LEAVE: sid only. */
+#define WIRE_MOVE_LAST 0x01u
+#define WIRE_MOVE_ENTRY_MAX(klen, olen) (TOKEN_BYTES + 2 + (size_t)(klen) + 4 + (size_t)(olen))
+struct wire_move {
+	uint64_t sid;
+	int32_t status;
+	struct token lo, hi, cur_t;
+	uint8_t flags;
+	bool has_cursor;
+	uint32_t max_bytes;
+	const uint8_t *cur_key;
+	uint16_t cur_klen;
+	uint32_t n;
+	const uint8_t *entries;
+	size_t entries_len;
+};
+
+/* Appends an entry at out + *off (room for WIRE_MOVE_ENTRY_MAX). */
+void wire_move_put(uint8_t *out, size_t *off, struct token t, const void *key, uint16_t klen,
+                   const void *obj, uint32_t olen);
+/* The entry at *off (advanced past it); false at the end. */
+bool wire_move_next(const struct wire_move *mv, size_t *off, struct token *t,
+                    const uint8_t **key, uint16_t *klen, const uint8_t **obj, uint32_t *olen);
+
 struct msg {
 	enum wire_type type;
 	struct actor from;
@@ -159,6 +194,7 @@ struct msg {
 	struct peer_state *states; /* ACK, ACK2 */
 	struct wire_op op;         /* APPLY .. VALUE */
 	struct wire_ae ae;         /* AE_* */
+	struct wire_move mv;       /* MOVE_*, LEAVE */
 };
 
 void wire_encode_header(uint8_t out[WIRE_HEADER], uint8_t type, uint32_t body_len);
