@@ -15,8 +15,12 @@
  *   wipe   3 peers, n = 3: --keys keys at ALL, then one peer loses its
  *          data directory and comes back empty (same node_id); dkv_repair
  *          on it rebuilds it.
+ *   join   3 peers, n = 3: --keys keys at ALL, then a 4th peer joins and
+ *          receives its ranges (range moves); the time from its open until
+ *          it is NORMAL. Then one of the first three is decommissioned: the
+ *          time dkv_decommission takes to hand its ranges over.
  *
- * Usage: bench_repair [--phase hints|ae|wipe|all] [--keys N] [--diff-pct P]
+ * Usage: bench_repair [--phase hints|ae|wipe|join|all] [--keys N] [--diff-pct P]
  *                     [--value-bytes B]
  */
 #include "config.h"
@@ -427,6 +431,67 @@ phase_wipe(unsigned nkeys)
 	stop_all();
 }
 
+/* This peer's own state (entry 0 of dkv_peers). */
+static dkv_peer_state_t
+self_state(dkv_t *db)
+{
+	dkv_peer_info_t *l;
+	size_t n;
+	dkv_peer_state_t st;
+
+	if (dkv_peers(db, &l, &n) != DKV_OK)
+		die("dkv_peers");
+	st = l[0].state;
+	dkv_peers_free(l, n);
+	return st;
+}
+
+static double
+peer_stat(int i, const char *name)
+{
+	struct stat_q q = {name, 0};
+
+	dkv_stats(peers[i].db, stat_fn, &q);
+	return q.v;
+}
+
+static void
+phase_join(unsigned nkeys)
+{
+	static const char *const extra[] = {"n", "3", "hinted_handoff", "0", "ae_interval_s", "0",
+	                                    NULL};
+	uint64_t t0, data;
+	int err;
+
+	printf("join: 3 peers, n=3; %u keys at ALL, then a 4th peer joins, then peer 1 "
+	       "leaves\n", nkeys);
+	start(3, extra);
+	t0 = now_ms();
+	data = write_keys(peers[0].db, nkeys, 1, 1, DKV_ALL);
+	printf("  loaded in %.1f s\n", (now_ms() - t0) / 1000.0);
+	t0 = now_ms();
+	npeers = 4;
+	open_peer(3, extra);
+	while (self_state(peers[3].db) != DKV_PEER_UP) {
+		if (now_ms() - t0 > 3600000)
+			die("the 4th peer did not join in an hour");
+		sleep_ms(20);
+	}
+	printf("  joined in %.2f s (a settle delay of 1 s included): %.0f keys received "
+	       "(%.0f bytes framed); the keys + values written were %.0f bytes\n",
+	       (now_ms() - t0) / 1000.0, peer_stat(3, "moves_keys_received"),
+	       peer_stat(3, "moves_bytes_received"), (double)data);
+	wait_all_up();
+	t0 = now_ms();
+	if ((err = dkv_decommission(peers[1].db)) != DKV_OK)
+		die("decommission: %s", dkv_strerror(err));
+	printf("  peer 1 left in %.2f s: %.0f keys sent (%.0f bytes framed), %.0f ranges "
+	       "handed over\n",
+	       (now_ms() - t0) / 1000.0, peer_stat(1, "moves_keys_sent"),
+	       peer_stat(1, "moves_bytes_sent"), peer_stat(1, "moves_ranges_handed_over"));
+	stop_all();
+}
+
 int
 main(int argc, char **argv)
 {
@@ -444,7 +509,7 @@ main(int argc, char **argv)
 		else if (strcmp(argv[i], "--value-bytes") == 0 && i + 1 < argc)
 			value_bytes = (unsigned)strtoul(argv[++i], NULL, 10);
 		else
-			die("usage: bench_repair [--phase hints|ae|wipe|all] [--keys N] [--diff-pct P] "
+			die("usage: bench_repair [--phase hints|ae|wipe|join|all] [--keys N] [--diff-pct P] "
 			    "[--value-bytes B]");
 	}
 	if (nkeys == 0 || value_bytes < 16 || value_bytes > 65536 || pct < 0 || pct > 100)
@@ -456,5 +521,7 @@ main(int argc, char **argv)
 		phase_ae(nkeys, pct);
 	if (strcmp(phase, "wipe") == 0 || strcmp(phase, "all") == 0)
 		phase_wipe(nkeys);
+	if (strcmp(phase, "join") == 0 || strcmp(phase, "all") == 0)
+		phase_join(nkeys);
 	return 0;
 }

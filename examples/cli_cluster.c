@@ -3,8 +3,10 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -169,6 +171,20 @@ serve_log(int level, const char *msg, void *arg)
 	fflush(stdout);
 }
 
+static bool
+has_left(dkv_t *db)
+{
+	dkv_peer_info_t *l;
+	size_t n;
+	bool left;
+
+	if (dkv_peers(db, &l, &n) != DKV_OK)
+		return false;
+	left = n > 0 && l[0].state == DKV_PEER_LEFT;
+	dkv_peers_free(l, n);
+	return left;
+}
+
 int
 cmd_serve(const struct cli_settings *s, int argc, char **argv)
 {
@@ -224,8 +240,21 @@ cmd_serve(const struct cli_settings *s, int argc, char **argv)
 	}
 	fflush(stdout);
 	for (;;) {
-		if (sigwait(&stop, &sig) != 0)
-			sig = SIGTERM;
+		struct timespec second = {1, 0};
+
+		sig = sigtimedwait(&stop, NULL, &second);
+		if (sig < 0 && errno == EAGAIN) {
+			/* decommissioned (dkv decommission): nothing left to serve */
+			if (has_left(db)) {
+				printf("dkv: this peer has left the cluster: stopping\n");
+				fflush(stdout);
+				dkv_close(db);
+				return EXIT_OK;
+			}
+			continue;
+		}
+		if (sig < 0)
+			continue; /* EINTR */
 		if (sig == SIGHUP)
 			continue; /* nothing to reload yet */
 		if (sig != SIGUSR1)
@@ -381,6 +410,94 @@ cmd_remove(const struct cli_settings *s, int argc, char **argv)
 		        err == DKV_EBUSY       ? "it is up (or it is this client)"
 		        : err == DKV_ENOTFOUND ? "no such peer in the cluster"
 		                               : dkv_strerror(err));
+		code = EXIT_FAIL;
+	}
+	dkv_close(db);
+	return code;
+}
+
+/* ------------------------------------------------------------------------
+ * decommission
+ */
+
+struct leave_thread {
+	dkv_t *db;
+	const char *peer;
+	atomic_bool done;
+	int err;
+};
+
+static void *
+leave_run(void *arg)
+{
+	struct leave_thread *lt = arg;
+
+	lt->err = dkv_decommission_peer(lt->db, lt->peer);
+	atomic_store(&lt->done, true);
+	return NULL;
+}
+
+/* Asks PEER_ID to leave and prints its progress (gossiped) every two
+ * seconds until it has left. */
+int
+cmd_decommission(const struct cli_settings *s, int argc, char **argv)
+{
+	struct leave_thread lt;
+	pthread_t th;
+	dkv_t *db;
+	int code;
+	unsigned waited = 0, last = 101;
+
+	if (argc != 2) {
+		fprintf(stderr, "dkv: usage: dkv --seeds HOST:PORT decommission PEER_ID\n");
+		return EXIT_USAGE;
+	}
+	if (s->seeds == NULL) {
+		fprintf(stderr, "dkv: decommission needs --seeds HOST:PORT of a live peer\n");
+		return EXIT_USAGE;
+	}
+	if ((code = cli_open_client(s, &db)) != EXIT_OK)
+		return code;
+	lt.db = db;
+	lt.peer = argv[1];
+	lt.err = DKV_OK;
+	atomic_init(&lt.done, false);
+	if (pthread_create(&th, NULL, leave_run, &lt) != 0) {
+		fprintf(stderr, "dkv: %s\n", dkv_strerror(DKV_ENOMEM));
+		dkv_close(db);
+		return EXIT_FAIL;
+	}
+	printf("dkv: asking %s to leave the cluster ...\n", argv[1]);
+	fflush(stdout);
+	while (!atomic_load(&lt.done)) {
+		dkv_peer_info_t *l;
+		size_t n;
+
+		pause_ms(100);
+		if (++waited % 20 != 0 || dkv_peers(db, &l, &n) != DKV_OK)
+			continue;
+		for (size_t i = 1; i < n; i++)
+			if (strcmp(l[i].id, argv[1]) == 0 && l[i].state == DKV_PEER_LEAVING &&
+			    l[i].moved != last) {
+				last = l[i].moved;
+				printf("dkv: %s is leaving: %u%% of its ranges handed over\n",
+				       argv[1], last);
+				fflush(stdout);
+			}
+		dkv_peers_free(l, n);
+	}
+	pthread_join(th, NULL);
+	if (lt.err == DKV_OK) {
+		printf("dkv: %s has left the cluster\n", argv[1]);
+		code = EXIT_OK;
+	} else {
+		fprintf(stderr, "dkv: cannot decommission %s: %s\n", argv[1],
+		        lt.err == DKV_ENOTFOUND      ? "no such peer in the cluster"
+		        : lt.err == DKV_EUNAVAILABLE ? "it is down, or too few storage peers would "
+		                                       "stay to hold every replica"
+		        : lt.err == DKV_EBUSY        ? "it is still joining"
+		        : lt.err == DKV_EINVAL       ? "it is a client peer"
+		                                     : dkv_strerror(lt.err));
 		code = EXIT_FAIL;
 	}
 	dkv_close(db);

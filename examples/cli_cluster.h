@@ -28,6 +28,7 @@ int cli_print_stats(dkv_t *db, FILE *out, const char *title);
 int cmd_serve(const struct cli_settings *s, int argc, char **argv);
 int cmd_ring(const struct cli_settings *s, int argc, char **argv);
 int cmd_remove(const struct cli_settings *s, int argc, char **argv);
+int cmd_decommission(const struct cli_settings *s, int argc, char **argv);
 /* only: --peer ID, or NULL for every storage peer that is up. */
 int cmd_repair(const struct cli_settings *s, const char *only, int argc, char **argv);
 

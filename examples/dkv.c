@@ -90,6 +90,10 @@ usage(FILE *out)
 	    "        show the token ranges of the ring and the peer owning each\n"
 	    "  remove PEER_ID\n"
 	    "        remove a dead peer from the cluster for good (needs --seeds)\n"
+	    "  decommission PEER_ID\n"
+	    "        make a storage peer leave the cluster for good (needs --seeds): it\n"
+	    "        hands each of its ranges over to the peers that take it, then leaves;\n"
+	    "        progress is printed as it goes\n"
 	    "  repair [--peer PEER_ID]\n"
 	    "        anti-entropy now (needs --seeds): each storage peer that is up, one\n"
 	    "        after the other (or only PEER_ID), compares every range it replicates\n"
@@ -101,7 +105,8 @@ usage(FILE *out)
 	    "  -c, --config FILE    read settings from FILE (\"name = value\" lines)\n"
 	    "      --set NAME=VALUE one setting, as dkv_config_set(3) names it; may repeat\n"
 	    "      --seeds HOST:PORT join that cluster as a client peer for this command\n"
-	    "                       (status, ring, remove, repair, put, get, del)\n"
+	    "                       (status, ring, remove, decommission, repair, put,\n"
+	    "                       get, del)\n"
 	    "  -h, --help           show this help\n"
 	    "  -V, --version        show the version\n"
 	    "\n"
@@ -578,6 +583,8 @@ peer_state_name(dkv_peer_state_t state)
 		return "joining";
 	case DKV_PEER_LEAVING:
 		return "leaving";
+	case DKV_PEER_LEFT:
+		return "left";
 	}
 	return "?";
 }
@@ -604,7 +611,10 @@ print_peers(dkv_t *db)
 
 		if (count > 1 && !cli_is_storage(p))
 			continue; /* client peers (this CLI among them) own nothing */
-		table_cellf(t, "%s", peer_state_name(p->state));
+		if (p->state == DKV_PEER_JOINING || p->state == DKV_PEER_LEAVING)
+			table_cellf(t, "%s %u%%", peer_state_name(p->state), p->moved);
+		else
+			table_cellf(t, "%s", peer_state_name(p->state));
 		table_cellf(t, "%s", p->id);
 		table_cellf(t, "%s", p->addr);
 		table_cellf(t, "%s", p->dc);
@@ -750,7 +760,8 @@ main(int argc, char **argv)
 		goto done;
 	}
 	if (strcmp(command, "serve") == 0 || strcmp(command, "ring") == 0 ||
-	    strcmp(command, "remove") == 0 || strcmp(command, "repair") == 0) {
+	    strcmp(command, "remove") == 0 || strcmp(command, "repair") == 0 ||
+	    strcmp(command, "decommission") == 0) {
 		bool repair = strcmp(command, "repair") == 0;
 		const char *peer = NULL;
 
@@ -775,6 +786,8 @@ main(int argc, char **argv)
 			code = cmd_ring(&settings, argc, argv);
 		else if (repair)
 			code = cmd_repair(&settings, peer, argc, argv);
+		else if (strcmp(command, "decommission") == 0)
+			code = cmd_decommission(&settings, argc, argv);
 		else
 			code = cmd_remove(&settings, argc, argv);
 		goto done;

@@ -1,7 +1,6 @@
 /*
- * The cluster view (dkv_peers), statistics (dkv_stats) and leaving the
- * ring (dkv_decommission). While a peer is alone, the view is the peer
- * itself, owning the whole ring.
+ * The cluster view (dkv_peers) and statistics (dkv_stats). While a peer
+ * is alone, the view is the peer itself, owning the whole ring.
  */
 #include "config.h"
 
@@ -175,13 +174,4 @@ dkv_debug_fault(dkv_t *db, const char *id, unsigned flags, unsigned delay_ms)
 	                          : DKV_EINVAL;
 	api_leave(db);
 	return err;
-}
-
-int
-dkv_decommission(dkv_t *db)
-{
-	if (db == NULL)
-		return DKV_EINVAL;
-	/* Alone on the ring there is no one to hand the data to. */
-	return DKV_EUNAVAILABLE;
 }

@@ -19,12 +19,15 @@
 #include <bsd/string.h>
 #include <event2/event.h>
 
+#include "ae.h"
 #include "ae_trees.h"
 #include "cluster.h"
+#include "core/moves.h"
 #include "core/gossip.h"
 #include "core/ring.h"
 #include "dkv_internal.h"
 #include "io/transport.h"
+#include "moves_io.h"
 #include "repl.h"
 #include "util/alloc.h"
 #include "util/clock.h"
@@ -47,6 +50,14 @@ struct cluster {
 	struct actor *ring_ids; /* ring.entries[].peer indexes these */
 	struct replication rep; /* n, or per-dc counts */
 	uint64_t ring_epoch;    /* bumped by every rebuild of the ring */
+	/* While a peer joins with tokens or leaves: the ring as it will be
+	 * (moves.h), and this peer's plans, made under `lock` and handed to
+	 * the moves once it is released (flush_plans). */
+	struct ring pend;
+	struct actor *pend_ids;
+	bool has_pend, plan_ready, plan_failed, kick_repair;
+	struct move *gplan, *splan;
+	uint32_t ngplan, nsplan;
 	struct repl *repl;
 	char known_peers[1024]; /* last saved, see save_known_peers */
 	char last_view[128];    /* last view line logged */
@@ -95,6 +106,38 @@ flush_down(struct cluster *c)
 	for (unsigned i = 0; i < c->ndown; i++)
 		repl_peer_down(c->repl, &c->went_down[i]);
 	c->ndown = 0;
+}
+
+static void
+noop_repaired(void *arg, int err, const struct ae_report *r)
+{
+	(void)arg;
+	(void)err;
+	(void)r;
+}
+
+/* After unlocking, on the loop thread: the moves get the new plans, and
+ * a ring that lost a peer gets an anti-entropy pass. */
+static void
+flush_plans(struct cluster *c)
+{
+	if (c->plan_ready) {
+		uint64_t settle = 4u * c->g.cfg.interval_ms;
+
+		moves_io_set(repl_moves(c->repl), c->gplan, c->ngplan, c->splan, c->nsplan,
+		             settle > 1000 ? settle : 1000);
+		c->gplan = c->splan = NULL;
+		c->ngplan = c->nsplan = 0;
+		c->plan_ready = false;
+	}
+	if (c->plan_failed) {
+		c->plan_failed = false;
+		c->seen_changes--; /* out of memory: plan again next tick */
+	}
+	if (c->kick_repair && c->db->store != NULL) {
+		c->kick_repair = false;
+		ae_repair(repl_ae(c->repl), NULL, noop_repaired, NULL);
+	}
 }
 
 /* After unlocking, on the loop thread. */
@@ -202,12 +245,97 @@ member_id_cmp(const void *a, const void *b)
 	return actor_cmp(&x->id, &y->id);
 }
 
+/* Whether member m's tokens are in the current ring (pending false:
+ * NORMAL and LEAVING peers) or in the pending one (NORMAL and JOINING). */
+static bool
+in_ring(const struct member *m, bool pending)
+{
+	if (m->st.role != PEER_STORAGE || m->st.ntokens == 0)
+		return false;
+	if (m->st.status == STATUS_NORMAL)
+		return true;
+	return m->st.status == (pending ? STATUS_JOINING : STATUS_LEAVING);
+}
+
+/* Builds a ring of the members in_ring says (ids in *ids, mem_free);
+ * peers is scratch for g->n entries and keeps them, sorted by id. */
+static int
+build_ring(struct cluster *c, bool pending, struct ring_peer *peers, uint32_t *np,
+           struct ring *r, struct actor **ids)
+{
+	struct gossip *g = &c->g;
+	int err;
+
+	*np = 0;
+	*ids = NULL;
+	memset(r, 0, sizeof(*r));
+	for (uint32_t i = 0; i < g->n; i++)
+		if (in_ring(&g->members[i], pending))
+			ring_peer_of(&peers[(*np)++], &g->members[i].st, g->members[i].st.tokens,
+			             g->members[i].st.ntokens);
+	/* the same order on every peer, so every peer builds the same ring */
+	qsort(peers, *np, sizeof(*peers), member_id_cmp);
+	*ids = mem_calloc(*np ? *np : 1, sizeof(**ids));
+	if (*ids == NULL)
+		return DKV_ENOMEM;
+	for (uint32_t k = 0; k < *np; k++)
+		(*ids)[k] = peers[k].id;
+	if ((err = ring_build(r, peers, *np)) != DKV_OK) {
+		mem_free(*ids);
+		*ids = NULL;
+	}
+	return err;
+}
+
+/*
+ * The pending ring and this peer's range moves (moves.h): while a peer
+ * joins with tokens or leaves, the ranges this peer gains and, when it
+ * is the one leaving, the pairs it hands over. Planned under the lock,
+ * handed to the moves after it is released (flush_plans).
+ */
+static void
+plan_moves(struct cluster *c, struct ring_peer *peers)
+{
+	struct gossip *g = &c->g;
+	const struct member *self = &g->members[0];
+	struct move *gains = NULL, *served = NULL;
+	uint32_t ngains = 0, nserved = 0, np;
+	bool changing = false;
+
+	for (uint32_t i = 0; i < g->n; i++)
+		changing |= in_ring(&g->members[i], true) != in_ring(&g->members[i], false);
+	ring_free(&c->pend);
+	mem_free(c->pend_ids);
+	c->pend_ids = NULL;
+	c->has_pend = false;
+	if (changing && build_ring(c, true, peers, &np, &c->pend, &c->pend_ids) == DKV_OK) {
+		c->has_pend = true;
+		if (self->st.role == PEER_STORAGE &&
+		    moves_plan_gains(&c->ring, c->ring_ids, &c->pend, c->pend_ids, &c->rep,
+		                     &self->st.id, &gains, &ngains) != DKV_OK)
+			c->plan_failed = true;
+		if (self->st.status == STATUS_LEAVING &&
+		    moves_plan_served(&c->ring, c->ring_ids, &c->pend, c->pend_ids, &c->rep,
+		                      &self->st.id, &served, &nserved) != DKV_OK)
+			c->plan_failed = true;
+	}
+	mem_free(c->gplan);
+	mem_free(c->splan);
+	c->gplan = gains;
+	c->ngplan = ngains;
+	c->splan = served;
+	c->nsplan = nserved;
+	c->plan_ready = true;
+}
+
 /* Rebuilds the ring and the per-member ownership after a change. */
 static void
 rebuild(struct cluster *c)
 {
 	struct gossip *g = &c->g;
 	struct ring_peer *peers;
+	struct actor *ids;
+	struct ring ring;
 	uint32_t np = 0;
 	double *own, *per_member;
 
@@ -233,28 +361,29 @@ rebuild(struct cluster *c)
 		    c->ndown < sizeof(c->went_down) / sizeof(c->went_down[0]))
 			c->went_down[c->ndown++] = m->st.id;
 		m->reported_up = m->up;
-		if (m->st.ntokens == 0 ||
-		    (m->st.status != STATUS_NORMAL && m->st.status != STATUS_LEAVING))
-			continue;
-		ring_peer_of(&peers[np++], &m->st, m->st.tokens, m->st.ntokens);
 	}
 	c->nknown = g->n;
-	/* the same order on every peer, so every peer builds the same ring */
-	qsort(peers, np, sizeof(*peers), member_id_cmp);
-	ring_free(&c->ring);
-	mem_free(c->ring_ids);
-	c->ring_ids = mem_calloc(np ? np : 1, sizeof(*c->ring_ids));
-	if (c->ring_ids == NULL) {
-		/* no ids, no ring: an empty view until the next try */
+	if (build_ring(c, false, peers, &np, &ring, &ids) != DKV_OK) {
+		/* no ring: keep the last view until the next try */
 		mem_free(peers);
 		mem_free(per_member);
 		c->seen_changes--;
 		return;
 	}
-	for (uint32_t k = 0; k < np; k++)
-		c->ring_ids[k] = peers[k].id;
+	/* a peer of the ring went LEFT (removed, or decommissioned): the
+	 * ranges it held have new replicas, which anti-entropy fills now
+	 * rather than at its next round */
+	for (uint32_t k = 0; k < c->ring.npeers; k++) {
+		const struct member *m = gossip_find(g, &c->ring_ids[k]);
+
+		c->kick_repair |= m != NULL && m->st.status == STATUS_LEFT;
+	}
+	ring_free(&c->ring);
+	mem_free(c->ring_ids);
+	c->ring = ring;
+	c->ring_ids = ids;
 	c->ring_epoch++;
-	if (ring_build(&c->ring, peers, np) == DKV_OK && np > 0) {
+	if (np > 0) {
 		own = mem_calloc(np, sizeof(*own));
 		if (own != NULL) {
 			ring_ownership(&c->ring, own);
@@ -268,6 +397,7 @@ rebuild(struct cluster *c)
 	}
 	mem_free(c->ownership);
 	c->ownership = per_member;
+	plan_moves(c, peers);
 	mem_free(peers);
 	save_known_peers(c);
 	log_ring(c, np);
@@ -340,8 +470,8 @@ plan_tokens(struct cluster *c, struct token *mine)
 			joiners[nj++] = m;
 			continue;
 		}
-		if (m->st.ntokens == 0 || m->st.status == STATUS_JOINING)
-			continue;
+		if (m->st.ntokens == 0)
+			continue; /* joiners with tokens count: they will own them */
 		ring_peer_of(&peers[np++], &m->st, m->st.tokens, m->st.ntokens);
 	}
 	qsort(peers, np, sizeof(*peers), member_id_cmp);
@@ -377,13 +507,18 @@ out:
 	return err;
 }
 
-/* A storage peer without tokens picks them once it knows the ring. */
+/* A storage peer without tokens picks them once it knows the ring. With
+ * a ring to join, it stays JOINING, with its tokens, while it receives
+ * the ranges it gains (moves.h; "joining" in its metadata says so across
+ * a restart), and turns NORMAL in finish_moves. The first peers of a new
+ * cluster have nothing to receive and turn NORMAL at once. */
 static void
 maybe_join(struct cluster *c, uint64_t now)
 {
 	struct member *self = &c->g.members[0];
 	struct token *toks;
 	uint32_t vnodes = c->db->s.vnodes;
+	bool alone = c->ring.n == 0;
 	int err;
 
 	if (self->st.role != PEER_STORAGE || self->st.ntokens > 0)
@@ -401,18 +536,65 @@ maybe_join(struct cluster *c, uint64_t now)
 	if (toks == NULL)
 		return;
 	err = plan_tokens(c, toks);
+	/* the flag goes first, made durable by the tokens' synced write */
+	if (err == DKV_OK)
+		err = store_meta_put(c->db->store, "joining", alone ? "0" : "1");
 	if (err == DKV_OK)
 		err = save_tokens(c, toks, vnodes);
 	if (err == DKV_OK)
 		err = gossip_set_tokens(&c->g, toks, vnodes);
 	if (err == DKV_OK) {
-		gossip_set_status(&c->g, STATUS_NORMAL);
+		if (alone)
+			gossip_set_status(&c->g, STATUS_NORMAL);
 		c->g.next_round_ms = now; /* tell the others now, not next round */
-		deferred_log(c, DKV_LOG_INFO, "joined the ring with %u tokens", vnodes);
+		deferred_log(c, DKV_LOG_INFO, alone ? "joined the ring with %u tokens"
+		                                    : "joining the ring with %u tokens: receiving its ranges",
+		             vnodes);
 	} else {
 		deferred_log(c, DKV_LOG_ERROR, "cannot choose tokens: %s", dkv_strerror(err));
 	}
 	mem_free(toks);
+}
+
+/* Loop thread, unlocked: a joiner whose ranges are all in turns NORMAL,
+ * a leaver that has handed everything over turns LEFT; meanwhile their
+ * progress is gossiped. */
+static void
+finish_moves(struct cluster *c)
+{
+	struct member *self = &c->g.members[0];
+	struct moves_io *mio = repl_moves(c->repl);
+	uint8_t st = self->st.status, to = st;
+	bool leaving = st == STATUS_LEAVING;
+
+	if (c->plan_ready || !(leaving || (st == STATUS_JOINING && self->st.ntokens > 0)))
+		return;
+	/* a peer restarted in the middle plans from the ring it knows: not
+	 * before it has heard from the others (as maybe_join waits) */
+	if (c->g.cfg.nseeds > 0 && (!c->contacted || clock_mono_ms() < c->join_at_ms))
+		return;
+	if (leaving ? moves_io_served_done(mio) : moves_io_gains_done(mio))
+		to = leaving ? STATUS_LEFT : STATUS_NORMAL;
+	/* durable before the others hear of it: a joiner's batches (synced
+	 * by this record), a leaver's departure */
+	if (to != st && store_meta_put_raw(c->db->store, leaving ? "left" : "joining",
+	                                   leaving ? "1" : "0", 1, true) != DKV_OK) {
+		log_error(c->log, "cannot record the end of this peer's range moves");
+		return;
+	}
+	pthread_mutex_lock(&c->lock);
+	gossip_set_moved(&c->g, (uint8_t)moves_io_percent(mio, leaving));
+	if (to != st) {
+		gossip_set_moved(&c->g, 0);
+		gossip_set_status(&c->g, to);
+		c->g.next_round_ms = clock_mono_ms();
+		deferred_log(c, DKV_LOG_INFO, leaving ? "left the ring: every range handed over"
+		                                      : "joined the ring: every range received");
+		rebuild(c);
+	}
+	pthread_mutex_unlock(&c->lock);
+	flush_logs(c);
+	flush_plans(c);
 }
 
 static void
@@ -432,6 +614,9 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 	pthread_mutex_unlock(&c->lock);
 	flush_logs(c);
 	flush_down(c);
+	flush_plans(c);
+	moves_io_tick(repl_moves(c->repl));
+	finish_moves(c);
 }
 
 static void
@@ -458,6 +643,7 @@ on_msg(void *arg, const struct msg *m, const char *from_addr)
 	pthread_mutex_unlock(&c->lock);
 	flush_logs(c);
 	flush_down(c);
+	flush_plans(c);
 }
 
 static uint64_t
@@ -568,6 +754,37 @@ parse_seeds(struct cluster *c, struct gossip_config *gc, const char *seeds, cons
 	}
 }
 
+/* Where this peer stood when it last ran: NORMAL, or JOINING with tokens
+ * (its moves were not done), LEAVING (it goes on leaving), or JOINING
+ * without tokens (new). A peer that has left does not come back: its
+ * data is out of date and its deletes may have been collected since. */
+static int
+restore_status(struct cluster *c, uint32_t ntokens, uint8_t *status, char *why, size_t whylen)
+{
+	char flag[8];
+
+	*status = ntokens > 0 ? STATUS_NORMAL : STATUS_JOINING;
+	if (c->db->store == NULL) {
+		*status = STATUS_NORMAL; /* a client peer */
+		return DKV_OK;
+	}
+	if (store_meta_get(c->db->store, "left", flag, sizeof(flag)) == DKV_OK &&
+	    strcmp(flag, "1") == 0) {
+		snprintf(why, whylen, "this peer left the cluster (dkv_decommission): %s is out of "
+		         "date; remove it to join again as a new peer", c->db->s.data_dir);
+		return DKV_ECONFIG;
+	}
+	if (ntokens == 0)
+		return DKV_OK;
+	if (store_meta_get(c->db->store, "leaving", flag, sizeof(flag)) == DKV_OK &&
+	    strcmp(flag, "1") == 0)
+		*status = STATUS_LEAVING;
+	else if (store_meta_get(c->db->store, "joining", flag, sizeof(flag)) == DKV_OK &&
+	         strcmp(flag, "1") == 0)
+		*status = STATUS_JOINING;
+	return DKV_OK;
+}
+
 int
 cluster_open(struct dkv *db, struct cluster **out, char *why, size_t whylen)
 {
@@ -622,7 +839,8 @@ cluster_open(struct dkv *db, struct cluster **out, char *why, size_t whylen)
 	strlcpy(gc.self.dc, s->dc, sizeof(gc.self.dc));
 	strlcpy(gc.self.rack, s->rack, sizeof(gc.self.rack));
 	gc.self.role = s->role == ROLE_CLIENT ? PEER_CLIENT : PEER_STORAGE;
-	gc.self.status = s->role == ROLE_CLIENT || ntokens > 0 ? STATUS_NORMAL : STATUS_JOINING;
+	if ((err = restore_status(c, ntokens, &gc.self.status, why, whylen)) != DKV_OK)
+		goto fail;
 	gc.self.generation = tc.generation;
 	gc.interval_ms = s->gossip_interval_ms;
 	gc.heartbeat_ms = HEARTBEAT_MS < s->gossip_interval_ms ? HEARTBEAT_MS : s->gossip_interval_ms;
@@ -666,6 +884,10 @@ fail:
 		gossip_free(&c->g);
 	ring_free(&c->ring);
 	mem_free(c->ring_ids);
+	ring_free(&c->pend);
+	mem_free(c->pend_ids);
+	mem_free(c->gplan);
+	mem_free(c->splan);
 	mem_free(c->ownership);
 	repl_free(c->repl);
 	transport_close(c->tr);
@@ -689,6 +911,10 @@ cluster_close(struct cluster *c)
 	gossip_free(&c->g);
 	ring_free(&c->ring);
 	mem_free(c->ring_ids);
+	ring_free(&c->pend);
+	mem_free(c->pend_ids);
+	mem_free(c->gplan);
+	mem_free(c->splan);
 	mem_free(c->ownership);
 	pthread_mutex_destroy(&c->lock);
 	mem_free(c);
@@ -703,6 +929,8 @@ public_state(const struct member *m)
 		return DKV_PEER_JOINING;
 	if (m->st.status == STATUS_LEAVING)
 		return DKV_PEER_LEAVING;
+	if (m->st.status == STATUS_LEFT)
+		return DKV_PEER_LEFT; /* listed for this peer only */
 	return DKV_PEER_UP;
 }
 
@@ -717,8 +945,8 @@ cluster_peers(struct cluster *c, dkv_peer_info_t **list, size_t *count)
 	for (uint32_t i = 0; i < c->g.n; i++) {
 		const struct peer_state *st = &c->g.members[i].st;
 
-		if (st->status == STATUS_LEFT)
-			continue;
+		if (i > 0 && st->status == STATUS_LEFT)
+			continue; /* this peer is always listed, first */
 		n++;
 		strings += st->id.len + strlen(st->addr) + strlen(st->dc) + strlen(st->rack) + 4;
 	}
@@ -733,7 +961,7 @@ cluster_peers(struct cluster *c, dkv_peer_info_t **list, size_t *count)
 		const struct member *m = &c->g.members[i];
 		dkv_peer_info_t *p = &l[n];
 
-		if (m->st.status == STATUS_LEFT)
+		if (i > 0 && m->st.status == STATUS_LEFT)
 			continue;
 		memcpy(area, m->st.id.id, m->st.id.len);
 		area[m->st.id.len] = '\0';
@@ -745,8 +973,9 @@ cluster_peers(struct cluster *c, dkv_peer_info_t **list, size_t *count)
 		area += strlen(area) + 1;
 		p->rack = strcpy(area, m->st.rack);
 		area += strlen(area) + 1;
-		p->state = i == 0 ? (m->st.status == STATUS_JOINING ? DKV_PEER_JOINING : DKV_PEER_UP)
-		                  : public_state(m);
+		p->state = public_state(m); /* this peer is always up */
+		p->moved = m->st.status == STATUS_JOINING || m->st.status == STATUS_LEAVING
+		               ? m->st.moved : 0;
 		p->phi = i == 0 ? 0.0 : m->phi;
 		p->tokens = m->st.ntokens;
 		p->ownership = i < c->nknown && c->ownership != NULL ? c->ownership[i] : 0.0;
@@ -777,7 +1006,7 @@ cluster_remove(struct cluster *c, const char *id)
 void
 cluster_stats(struct cluster *c, void (*fn)(const char *name, double value, void *arg), void *arg)
 {
-	unsigned up = 0, down = 0, joining = 0;
+	unsigned up = 0, down = 0, joining = 0, leaving = 0;
 	struct transport_stats ts;
 
 	pthread_mutex_lock(&c->lock);
@@ -790,6 +1019,8 @@ cluster_stats(struct cluster *c, void (*fn)(const char *name, double value, void
 			down++;
 		else if (m->st.status == STATUS_JOINING)
 			joining++;
+		else if (m->st.status == STATUS_LEAVING)
+			leaving++;
 		else
 			up++;
 	}
@@ -798,6 +1029,7 @@ cluster_stats(struct cluster *c, void (*fn)(const char *name, double value, void
 	fn("peers_up", up + 1, arg);
 	fn("peers_down", down, arg);
 	fn("peers_joining", joining, arg);
+	fn("peers_leaving", leaving, arg);
 	fn("frames_in", (double)ts.frames_in, arg);
 	fn("frames_out", (double)ts.frames_out, arg);
 	fn("frames_dropped", (double)ts.frames_dropped, arg);
@@ -1006,6 +1238,131 @@ bool
 cluster_is_self(const struct cluster *c, const struct actor *id)
 {
 	return actor_eq(&c->g.members[0].st.id, id);
+}
+
+uint32_t
+cluster_pending(struct cluster *c, struct token t, struct cluster_peer *out, uint32_t max)
+{
+	uint32_t cur[RING_MAX_REPLICAS], next[RING_MAX_REPLICAS], nc = 0, nn, k = 0;
+
+	if (!c->has_pend || c->pend.n == 0)
+		return 0;
+	if (c->ring.n > 0)
+		nc = ring_preference(&c->ring, t, &c->rep, cur, RING_MAX_REPLICAS);
+	nn = ring_preference(&c->pend, t, &c->rep, next, RING_MAX_REPLICAS);
+	for (uint32_t i = 0; i < nn && k < max; i++) {
+		const struct actor *id = &c->pend_ids[next[i]];
+		const struct member *m;
+		bool current = false;
+
+		for (uint32_t j = 0; j < nc; j++)
+			current |= actor_eq(&c->ring_ids[cur[j]], id);
+		if (current || (m = gossip_find(&c->g, id)) == NULL || !m->up)
+			continue;
+		out[k].id = *id;
+		strlcpy(out[k].addr, m->st.addr, sizeof(out[k].addr));
+		k++;
+	}
+	return k;
+}
+
+/* Storage peers that would be left in the ring (and in dc, when the
+ * replication is per datacenter) without this one. */
+static uint32_t
+peers_staying(struct cluster *c, const char *dc)
+{
+	uint32_t n = 0;
+
+	for (uint32_t i = 1; i < c->g.n; i++) {
+		const struct member *m = &c->g.members[i];
+
+		n += in_ring(m, true) && (dc == NULL || strcmp(m->st.dc, dc) == 0);
+	}
+	return n;
+}
+
+int
+cluster_leave(struct cluster *c)
+{
+	struct member *self = &c->g.members[0];
+	uint32_t need = c->rep.n;
+	const char *dc = NULL;
+	int err;
+
+	if (self->st.role != PEER_STORAGE)
+		return DKV_EINVAL;
+	if (self->st.status == STATUS_LEAVING || self->st.status == STATUS_LEFT)
+		return DKV_OK; /* under way, or done */
+	if (self->st.status == STATUS_JOINING)
+		return DKV_EBUSY; /* join first */
+	for (uint32_t k = 0; k < c->rep.ndcs; k++)
+		if (strcmp(c->rep.dcs[k].dc, self->st.dc) == 0) {
+			need = c->rep.dcs[k].n;
+			dc = self->st.dc;
+		}
+	/* as Cassandra does: the peers that stay must still hold every
+	 * replica of every key */
+	if (peers_staying(c, dc) < (need > 0 ? need : 1)) {
+		log_warn(c->log, "cannot leave: fewer than %u storage peers would stay%s%s", need,
+		         dc != NULL ? " in " : "", dc != NULL ? dc : "");
+		return DKV_EUNAVAILABLE;
+	}
+	/* durable first: a restart goes on leaving */
+	if ((err = store_meta_put_raw(c->db->store, "leaving", "1", 1, true)) != DKV_OK)
+		return err;
+	pthread_mutex_lock(&c->lock);
+	gossip_set_status(&c->g, STATUS_LEAVING);
+	c->g.next_round_ms = clock_mono_ms();
+	rebuild(c);
+	send_outbox(c);
+	pthread_mutex_unlock(&c->lock);
+	log_info(c->log, "leaving the ring: handing its ranges over");
+	flush_logs(c);
+	flush_plans(c);
+	return DKV_OK;
+}
+
+int
+cluster_ask_leave(struct cluster *c, const char *id)
+{
+	struct actor a;
+	const struct member *m;
+
+	if (actor_set(&a, id, strlen(id)) != DKV_OK)
+		return DKV_ENOTFOUND;
+	if ((m = gossip_find(&c->g, &a)) == NULL || m->st.status == STATUS_LEFT)
+		return DKV_ENOTFOUND;
+	if (m == &c->g.members[0])
+		return cluster_leave(c);
+	if (m->st.role != PEER_STORAGE)
+		return DKV_EINVAL;
+	if (!m->up)
+		return DKV_EUNAVAILABLE;
+	moves_io_ask_leave(repl_moves(c->repl), m->st.addr);
+	return DKV_OK;
+}
+
+int
+cluster_peer_status(struct cluster *c, const char *id, uint8_t *status, bool *up)
+{
+	struct actor a;
+	const struct member *m;
+	int err = DKV_OK;
+
+	if (id == NULL) {
+		a = c->db->self;
+	} else if (actor_set(&a, id, strlen(id)) != DKV_OK) {
+		return DKV_ENOTFOUND;
+	}
+	pthread_mutex_lock(&c->lock);
+	if ((m = gossip_find(&c->g, &a)) == NULL) {
+		err = DKV_ENOTFOUND;
+	} else {
+		*status = m->st.status;
+		*up = m->up;
+	}
+	pthread_mutex_unlock(&c->lock);
+	return err;
 }
 
 struct fault_call {

@@ -74,4 +74,21 @@ bool cluster_is_self(const struct cluster *c, const struct actor *id);
 /* Whether peer id is a member (not LEFT), up or not. */
 bool cluster_knows(struct cluster *c, const struct actor *id);
 
+/* While a ring change is pending (moves.h): the live peers that will
+ * replicate token t and do not yet (at most max). Writes go to them too. */
+uint32_t cluster_pending(struct cluster *c, struct token t, struct cluster_peer *out,
+                         uint32_t max);
+/* Starts leaving the ring (dkv_decommission): LEAVING, then LEFT once
+ * every range is handed over. DKV_OK when under way or done already;
+ * DKV_EBUSY while joining; DKV_EUNAVAILABLE when too few storage peers
+ * would stay to hold every replica; DKV_EINVAL for a client peer. */
+int cluster_leave(struct cluster *c);
+/* Asks peer id to leave (this peer: cluster_leave). DKV_ENOTFOUND,
+ * DKV_EUNAVAILABLE when it is down, DKV_EINVAL for a client peer. */
+int cluster_ask_leave(struct cluster *c, const char *id);
+
+/* Any thread: peer id's (NULL: this peer's) gossiped status and
+ * liveness; DKV_ENOTFOUND. */
+int cluster_peer_status(struct cluster *c, const char *id, uint8_t *status, bool *up);
+
 #endif

@@ -25,6 +25,7 @@
 #include "ae.h"
 #include "gc.h"
 #include "hints.h"
+#include "moves_io.h"
 #include "opts.h"
 #include "repl.h"
 #include "result.h"
@@ -40,6 +41,7 @@ struct rop {
 	struct event timer;
 	struct repl_req *req; /* NULL once the caller has its answer */
 	bool then_delete;     /* the read half of a blind delete */
+	bool pending_sent;    /* the write went to the key's pending replicas */
 	const dkv_opts_t *opts;
 };
 
@@ -62,6 +64,7 @@ struct repl {
 	struct hints *hints;
 	struct ae *ae;
 	struct gc *gc;
+	struct moves_io *moves;
 	_Atomic uint64_t coordinated, unavailable, timeouts, read_repairs, served, inflight;
 	_Atomic uint64_t hints_stored; /* here, possibly on a worker */
 };
@@ -467,6 +470,51 @@ complete(struct rop *op)
 	req->done(req, err, res);
 }
 
+/* While a ring change is pending, the key's new replicas get each write
+ * too (moves.h): the object the applier made, as a STORE that wants no
+ * answer and does not count towards the level. */
+static void
+forward_pending(struct rop *op)
+{
+	struct repl *r = op->r;
+	struct cluster_peer to[RING_MAX_REPLICAS];
+	const uint8_t *obj;
+	size_t len;
+	uint32_t n;
+
+	if ((obj = coord_store_object(&op->co, &len)) == NULL || len == 0)
+		return;
+	op->pending_sent = true;
+	n = cluster_pending(r->c, token_of_key(op->co.key, op->co.klen), to, RING_MAX_REPLICAS);
+	for (uint32_t i = 0; i < n; i++) {
+		struct msg m;
+
+		if (cluster_is_self(r->c, &to[i].id)) { /* a joiner's own write */
+			struct rjob *j = job_new(r, WMSG_STORE, op->co.key, op->co.klen, obj, len);
+
+			if (j == NULL)
+				continue;
+			j->for_peer = true; /* with no address: no answer */
+			if (write_inline(r)) {
+				job_exec(j);
+				job_free(j);
+			} else if (job_submit(r, j) == DKV_OK) {
+				r->peer_jobs++;
+			}
+			continue;
+		}
+		memset(&m, 0, sizeof(m));
+		m.type = WMSG_STORE;
+		m.op.id = op->id;
+		m.op.key = op->co.key;
+		m.op.klen = (uint32_t)op->co.klen;
+		m.op.data = obj;
+		m.op.dlen = (uint32_t)len;
+		m.op.flags = WOP_NOACK;
+		send_msg(r, to[i].addr, &m);
+	}
+}
+
 /* Carries out what the coordinator decided, answers the caller when it can
  * and ends the operation when it is over. */
 static void
@@ -490,6 +538,8 @@ run(struct rop *op)
 				act_remote(op, &acts[i]);
 		}
 	}
+	if (op->co.kind != COORD_GET && !op->pending_sent)
+		forward_pending(op);
 	if (op->co.answered && op->req != NULL)
 		complete(op);
 	if (op->co.finished) {
@@ -729,6 +779,11 @@ repl_on_msg(struct repl *r, const struct msg *m, const char *from)
 	case WMSG_AE_REPAIR:
 		ae_on_msg(r->ae, m, from);
 		return;
+	case WMSG_MOVE_REQ:
+	case WMSG_MOVE_DATA:
+	case WMSG_LEAVE:
+		moves_io_on_msg(r->moves, m, from);
+		return;
 	case WMSG_PURGE:
 		if (m->op.klen <= r->db->s.max_key_bytes)
 			gc_on_purge(r->gc, m);
@@ -777,7 +832,9 @@ repl_open(struct dkv *db, struct cluster *c, struct repl **out)
 		mem_free(r);
 		return DKV_ENOMEM;
 	}
-	if (ae_open(db, c, &r->ae) != DKV_OK || gc_open(db, c, &r->gc) != DKV_OK) {
+	if (ae_open(db, c, &r->ae) != DKV_OK || gc_open(db, c, &r->gc) != DKV_OK ||
+	    moves_io_open(db, c, &r->moves) != DKV_OK) {
+		gc_free(r->gc);
 		ae_free(r->ae);
 		hints_free(r->hints);
 		mem_free(r);
@@ -799,6 +856,7 @@ repl_shutdown(struct repl *r)
 	hints_stop(r->hints); /* no more deliveries */
 	ae_shutdown(r->ae);    /* no more exchanges; repairs fail */
 	gc_stop(r->gc);
+	moves_io_shutdown(r->moves);
 	RB_FOREACH_SAFE(op, rop_tree, &r->ops, next) {
 		RB_REMOVE(rop_tree, &r->ops, op);
 		if (op->req != NULL)
@@ -816,6 +874,7 @@ repl_free(struct repl *r)
 	hints_free(r->hints);
 	ae_free(r->ae);
 	gc_free(r->gc);
+	moves_io_free(r->moves);
 	mem_free(r);
 }
 
@@ -835,10 +894,18 @@ repl_stats(struct repl *r, void (*fn)(const char *name, double value, void *arg)
 		ae_stats(r->ae, fn, arg);
 	if (r->gc != NULL)
 		gc_stats(r->gc, fn, arg);
+	if (r->moves != NULL)
+		moves_io_stats(r->moves, fn, arg);
 }
 
 struct ae *
 repl_ae(struct repl *r)
 {
 	return r->ae;
+}
+
+struct moves_io *
+repl_moves(struct repl *r)
+{
+	return r->moves;
 }

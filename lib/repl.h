@@ -74,6 +74,8 @@ void repl_on_msg(struct repl *r, const struct msg *m, const char *from);
 
 /* The anti-entropy side (loop thread). */
 struct ae *repl_ae(struct repl *r);
+/* The range moves (loop thread). */
+struct moves_io *repl_moves(struct repl *r);
 
 void repl_stats(struct repl *r, void (*fn)(const char *name, double value, void *arg), void *arg);
 

@@ -5,9 +5,8 @@
  * dropped once older than hint_window_s, and are not made at all with
  * hinted_handoff off.
  *
- * Which peers replicate a key is worked out here from dkv_ring() and the
- * key's token (MurmurHash3 x64_128, as the library hashes), so a test can
- * tell what a peer must hold.
+ * Which peers replicate a key is worked out from dkv_ring() and the key's
+ * token (ringutil.h), so a test can tell what a peer must hold.
  */
 #include "config.h"
 
@@ -15,9 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <murmurhash.h>
-
 #include "clusterutil.h"
+#include "ringutil.h"
 
 /* the 1000 writes; fewer under valgrind, which is ~50x slower */
 #define NKEYS (tu_under_valgrind() ? 200 : 1000)
@@ -45,37 +43,6 @@ key_of(int k, char *key, size_t size, char *val, size_t vsize)
 {
 	snprintf(key, size, "hk%04d", k);
 	snprintf(val, vsize, "hv%04d", k);
-}
-
-/* Whether peer `id` is one of the 3 replicas of key in ring. */
-static bool
-replicates(const dkv_token_range_t *ring, size_t nr, const char *id, const char *key)
-{
-	uint64_t h[2];
-	unsigned char t[16];
-	const char *seen[3];
-	size_t i, nseen = 0;
-
-	lmmh_x64_128(key, (unsigned int)strlen(key), 0, h);
-	for (int b = 0; b < 8; b++) {
-		t[b] = (unsigned char)(h[0] >> (56 - 8 * b));
-		t[8 + b] = (unsigned char)(h[1] >> (56 - 8 * b));
-	}
-	for (i = 0; i < nr && memcmp(ring[i].end, t, 16) < 0; i++)
-		;
-	for (size_t step = 0; step < nr && nseen < 3; step++) {
-		const char *p = ring[(i + step) % nr].peer;
-		bool dup = false;
-
-		for (size_t s = 0; s < nseen; s++)
-			dup |= strcmp(seen[s], p) == 0;
-		if (!dup)
-			seen[nseen++] = p;
-	}
-	for (size_t s = 0; s < nseen; s++)
-		if (strcmp(seen[s], id) == 0)
-			return true;
-	return false;
 }
 
 static double
@@ -156,7 +123,7 @@ replicated_by(dkv_t *db, const char *id, int nkeys)
 		char key[16], val[16];
 
 		key_of(k, key, sizeof(key), val, sizeof(val));
-		n += replicates(ring, nr, id, key);
+		n += ring_replicates(ring, nr, 3, id, key);
 	}
 	dkv_ring_free(ring, nr);
 	return n;
@@ -183,7 +150,7 @@ check_held(struct cluster *c, int v, int nkeys, bool want_held)
 
 		key_of(k, key, sizeof(key), val, sizeof(val));
 		err = dkv_get(c->db[v], key, strlen(key), &res, o);
-		if (!replicates(ring, nr, id, key)) {
+		if (!ring_replicates(ring, nr, 3, id, key)) {
 			ck_assert_msg(err == DKV_EUNAVAILABLE, "%s is not the cut-off peer's, yet: %s", key,
 			              dkv_strerror(err));
 			continue;

@@ -5,7 +5,7 @@ TEST_INTERNAL_LIBS = libdkvcore.la $(CHECK_LIBS) $(DEP_LIBS)
 VALGRIND_TESTS =
 EXTRA_DIST += tests/valgrind.supp tests/unit.h tests/fuzz/local.mk tests/procs.mk
 if HAVE_CHECK
-UNIT_TESTS = tests/check_vv tests/check_object tests/check_store tests/check_config tests/check_ring tests/check_fd tests/check_wire tests/check_quorum tests/check_coord tests/check_sim_membership tests/check_merkle tests/check_hint tests/check_ae_trees
+UNIT_TESTS = tests/check_vv tests/check_object tests/check_store tests/check_config tests/check_ring tests/check_fd tests/check_wire tests/check_quorum tests/check_coord tests/check_sim_membership tests/check_merkle tests/check_hint tests/check_ae_trees tests/check_moves
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
 VALGRIND_TESTS += $(UNIT_TESTS)
@@ -45,6 +45,9 @@ tests_check_ae_trees_LDADD = $(TEST_INTERNAL_LIBS)
 tests_check_hint_SOURCES = tests/check_hint.c
 tests_check_hint_CFLAGS = $(TEST_CFLAGS)
 tests_check_hint_LDADD = $(TEST_INTERNAL_LIBS)
+tests_check_moves_SOURCES = tests/check_moves.c
+tests_check_moves_CFLAGS = $(TEST_CFLAGS)
+tests_check_moves_LDADD = $(TEST_INTERNAL_LIBS)
 tests_check_config_SOURCES = tests/check_config.c
 tests_check_config_CFLAGS = $(TEST_CFLAGS)
 tests_check_config_LDADD = $(TEST_INTERNAL_LIBS)
@@ -106,7 +109,7 @@ check_PROGRAMS += tests/check_handoff
 TESTS += tests/check_handoff
 VALGRIND_TESTS += tests/check_handoff
 tests_check_handoff_SOURCES = tests/check_handoff.c tests/clusterutil.c tests/clusterutil.h \
-	tests/testutil.c tests/testutil.h
+	tests/ringutil.c tests/ringutil.h tests/testutil.c tests/testutil.h
 tests_check_handoff_CFLAGS = $(TEST_CFLAGS)
 tests_check_handoff_LDADD = libdkv.la $(CHECK_LIBS) $(MURMURHASH_LIBS)
 
@@ -117,6 +120,15 @@ tests_check_antientropy_SOURCES = tests/check_antientropy.c tests/clusterutil.c 
 	tests/clusterutil.h tests/testutil.c tests/testutil.h
 tests_check_antientropy_CFLAGS = $(TEST_CFLAGS)
 tests_check_antientropy_LDADD = libdkv.la $(CHECK_LIBS)
+
+# Join, decommission and remove under load (range moves).
+check_PROGRAMS += tests/check_join
+TESTS += tests/check_join
+VALGRIND_TESTS += tests/check_join
+tests_check_join_SOURCES = tests/check_join.c tests/clusterutil.c tests/clusterutil.h \
+	tests/ringutil.c tests/ringutil.h tests/testutil.c tests/testutil.h
+tests_check_join_CFLAGS = $(TEST_CFLAGS)
+tests_check_join_LDADD = libdkv.la $(CHECK_LIBS) $(MURMURHASH_LIBS)
 
 check_PROGRAMS += tests/check_tombstones
 TESTS += tests/check_tombstones

@@ -126,9 +126,19 @@ int dkv_open(const dkv_config_t *cfg, dkv_t **out) DKV_WARN_UNUSED;
  * called from a library callback. */
 void dkv_close(dkv_t *db);
 
-/* Streams this peer's data to the new owners, then leaves the ring for good.
- * On a single-peer store there is nobody to hand data to: DKV_EUNAVAILABLE. */
+/* Streams this peer's data to the peers that take over its ranges, then
+ * leaves the ring for good (LEFT), and returns then; reads and writes go on
+ * meanwhile. The handle stays open until dkv_close, and the data_dir cannot
+ * be opened again. DKV_EUNAVAILABLE on a peer alone, or when fewer storage
+ * peers than the replication would stay; DKV_EBUSY while this peer is
+ * still joining; DKV_ECLOSED when the handle is closed first. */
 int dkv_decommission(dkv_t *db);
+
+/* The same for another storage peer (peer_id; NULL or this peer's id: this
+ * peer), which is asked to leave: returns once it has left. DKV_ENOTFOUND
+ * for a peer unknown or gone, DKV_EUNAVAILABLE when it is down or stops
+ * before it has left, and its refusal (as above) otherwise. */
+int dkv_decommission_peer(dkv_t *db, const char *peer_id);
 
 /* ------------------------------------------------------------------------
  * Per-request options. NULL options everywhere mean the configured defaults.
@@ -241,7 +251,8 @@ typedef enum {
 	DKV_PEER_UP,
 	DKV_PEER_DOWN,
 	DKV_PEER_JOINING,
-	DKV_PEER_LEAVING
+	DKV_PEER_LEAVING,
+	DKV_PEER_LEFT /* only this peer, listed first, after dkv_decommission */
 } dkv_peer_state_t;
 
 typedef struct dkv_peer_info {
@@ -250,6 +261,7 @@ typedef struct dkv_peer_info {
 	double phi;       /* failure-detector suspicion */
 	unsigned tokens;  /* vnodes owned; 0 for a client peer */
 	double ownership; /* fraction of the ring it holds as primary */
+	unsigned moved;   /* JOINING or LEAVING: percent of its ranges moved */
 } dkv_peer_info_t;
 
 /* Every known peer, this one included (first). Free the list with
