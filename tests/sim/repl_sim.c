@@ -21,6 +21,8 @@
 
 #include "libdkv/dkv.h"
 #include "core/coord.h"
+#include "core/hint.h"
+#include "core/merkle.h"
 #include "core/replica.h"
 #include "core/ring.h"
 #include "repl_sim.h"
@@ -38,6 +40,9 @@
 #define RSIM_DRAIN_ROUNDS 60
 #define RSIM_TRACE_LINES 64
 #define RSIM_TRACE_WIDTH 200
+#define RSIM_FALLBACKS (RSIM_PEERS - RSIM_N)
+#define HINT_ROUND_MS 100 /* each peer sends its hints this often */
+#define AE_ROUNDS 10
 
 enum task { TASK_GET, TASK_PUT_BLIND, TASK_PUT_CTX, TASK_DELETE };
 static const char *const task_name[] = {"get", "put", "put-ctx", "delete"};
@@ -62,6 +67,9 @@ struct packet {
 	size_t len;
 	uint8_t *ctx; /* APPLY with a context: vv_encode'd */
 	size_t ctxlen;
+	bool has_hint;    /* STORE: a hint, meant for peer `hint` */
+	uint32_t hint;
+	uint64_t hint_fp; /* a hint's delivery (and its STORED): what was sent */
 };
 
 /* One client write (the write half of a put or delete). */
@@ -74,6 +82,7 @@ struct write {
 	bool acked;
 	uint64_t ack_tick;
 	uint32_t version; /* the one the coordinator stored, RSIM_NONE before */
+	bool sloppy;      /* a copy went to a fallback as a hint */
 	char val[32];
 	size_t vlen;
 };
@@ -116,6 +125,9 @@ struct rsim {
 	struct peer peer[RSIM_PEERS];
 	char key[RSIM_KEYS][16];
 	uint32_t replicas[RSIM_KEYS][RSIM_N];
+	uint32_t fallbacks[RSIM_KEYS][RSIM_FALLBACKS]; /* the other peers, in ring order */
+	uint64_t next_hint_ms;
+	bool hints_settled; /* every hint delivered: sloppy writes are visible */
 	struct op ops[RSIM_MAX_OPS];
 	struct packet *q; /* binary heap by (at_ms, seq) */
 	uint32_t nq;
@@ -136,6 +148,7 @@ struct rsim {
 };
 
 static void op_run(struct rsim *s, struct op *op);
+static void hint_acked(struct rsim *s, const struct packet *m);
 
 /* --- randomness, trace, failure ------------------------------------------ */
 
@@ -366,6 +379,7 @@ net_answer(struct rsim *s, const struct packet *req, uint8_t type, int status, c
 	a.status = status;
 	a.version = version;
 	a.write = req->write;
+	a.hint_fp = req->hint_fp;
 	if (obj != NULL) {
 		a.data = dup_bytes(obj, len);
 		a.len = len;
@@ -559,6 +573,10 @@ check_visible(struct rsim *s, const struct op *op, const uint32_t *vs, uint32_t 
 		if (w->key != op->key || !w->acked || w->ack_tick >= op->start_tick ||
 		    level_count(w->level) < need)
 			continue;
+		/* sloppy quorum: a write acknowledged through a hint reaches
+		 * its replica when the hint does (Dynamo's trade-off) */
+		if (w->sloppy && !s->hints_settled)
+			continue;
 		if (w->version == RSIM_NONE || !s->mark[w->version]) {
 			fail(s,
 			     "op %llu (%s at %s by peer %u) lost write %u (\"%s\"%s at %s by "
@@ -739,6 +757,24 @@ serve_store(struct rsim *s, uint32_t peer, uint32_t key, const void *obj, size_t
 	                     len);
 }
 
+/* A STORE that carries a hint for peer `to`: kept as a hint, unless it
+ * is meant for this peer (lib/repl.c's job_set_hint). */
+static int
+serve_store_hint(struct rsim *s, uint32_t peer, uint32_t to, uint32_t key, const void *obj,
+                 size_t len)
+{
+	const char *k = s->key[key];
+	int err;
+
+	if (to == peer)
+		return serve_store(s, peer, key, obj, len);
+	err = replica_store_hint(&s->peer[peer].replica, &s->actor[to], k, strlen(k),
+	                         token_of_key(k, strlen(k)), obj, len, s->now_ms);
+	if (err == DKV_OK)
+		s->stats.hints_stored++;
+	return err;
+}
+
 /* *raw: store_free_value on the peer's store. */
 static int
 serve_read(struct rsim *s, uint32_t peer, uint32_t key, void **raw, size_t *len)
@@ -784,7 +820,8 @@ deliver_request(struct rsim *s, const struct packet *m)
 		return;
 	}
 	case PK_STORE:
-		err = serve_store(s, m->to, m->key, m->data, m->len);
+		err = m->has_hint ? serve_store_hint(s, m->to, m->hint, m->key, m->data, m->len)
+		                  : serve_store(s, m->to, m->key, m->data, m->len);
 		net_answer(s, m, PK_STORED, err, NULL, 0, RSIM_NONE);
 		return;
 	case PK_READ:
@@ -818,6 +855,10 @@ deliver_answer(struct rsim *s, const struct packet *m)
 	struct op *op = m->op_slot < RSIM_MAX_OPS ? &s->ops[m->op_slot] : NULL;
 	int i;
 
+	if (m->type == PK_STORED && m->hint_fp != 0) {
+		hint_acked(s, m);
+		return;
+	}
 	if (op == NULL || !op->used || op->id != m->op_id ||
 	    (i = coord_target_of(&op->co, &s->actor[m->from])) < 0)
 		return; /* over */
@@ -890,8 +931,12 @@ act_local(struct rsim *s, struct op *op, const struct coord_action *a, uint32_t 
 	}
 	case CS_STORE: {
 		const uint8_t *o = coord_store_object(co, &len);
+		const struct actor *hint = coord_hint_for(co, a->target);
 
-		coord_stored(co, a->target, serve_store(s, peer, op->key, o, len));
+		coord_stored(co, a->target,
+		             hint != NULL ? serve_store_hint(s, peer, (uint32_t)peer_of(s, hint), op->key,
+		                                             o, len)
+		                          : serve_store(s, peer, op->key, o, len));
 		return;
 	}
 	default:
@@ -936,9 +981,15 @@ act_remote(struct rsim *s, struct op *op, const struct coord_action *a, uint32_t
 		size_t len;
 		const uint8_t *o = coord_store_object(co, &len);
 
+		const struct actor *hint = coord_hint_for(co, a->target);
+
 		m.type = PK_STORE;
 		m.data = dup_bytes(o, len);
 		m.len = len;
+		if (hint != NULL) {
+			m.has_hint = true;
+			m.hint = (uint32_t)peer_of(s, hint);
+		}
 		break;
 	}
 	default:
@@ -952,12 +1003,18 @@ act(struct rsim *s, struct op *op, const struct coord_action *a)
 {
 	uint32_t peer;
 
-	if (a->target >= RSIM_N) {
-		fail(s, "op %llu: an action for replica %u of %u", (unsigned long long)op->id,
-		     a->target, RSIM_N);
+	if (a->target >= op->co.nt) {
+		fail(s, "op %llu: an action for target %u of %u", (unsigned long long)op->id,
+		     a->target, op->co.nt);
 		return;
 	}
-	peer = s->replicas[op->key][a->target];
+	if (a->target < RSIM_N) {
+		peer = s->replicas[op->key][a->target];
+	} else {
+		peer = s->fallbacks[op->key][a->target - RSIM_N];
+		if (op->write != RSIM_NONE)
+			s->writes[op->write].sloppy = true;
+	}
 	trace(s, "op %llu: %s to peer %u%s", (unsigned long long)op->id,
 	      a->send <= CS_READ ? send_name[a->send] : "?", peer,
 	      op->co.t[a->target].local ? " (local)" : "");
@@ -1102,9 +1159,10 @@ ops_alive(const struct rsim *s)
 static void
 op_start(struct rsim *s, struct op *op, const struct coord_request *req)
 {
-	struct coord_replica reps[RSIM_N];
+	struct coord_replica reps[RSIM_N + RSIM_FALLBACKS];
 	bool stale = chance(s, s->cfg.stale_view_pct);
 	const struct write *w = op->write != RSIM_NONE ? &s->writes[op->write] : NULL;
+	uint32_t n = RSIM_N, down = 0;
 	int err;
 
 	for (uint32_t i = 0; i < RSIM_N; i++) {
@@ -1115,8 +1173,26 @@ op_start(struct rsim *s, struct op *op, const struct coord_request *req)
 		reps[i].addr = s->addr[p];
 		reps[i].local = p == op->peer;
 		reps[i].up = stale || reachable(s, op->peer, p);
+		down += !reps[i].up;
 	}
-	if ((err = coord_init(&op->co, req, reps, RSIM_N, 1, 0)) != DKV_OK) {
+	/* sloppy quorum: the live peers after the replicas stand in for the
+	 * down ones, as cluster_replicas lists them (two per down replica) */
+	for (uint32_t f = 0; s->cfg.sloppy && w != NULL && f < RSIM_FALLBACKS; f++) {
+		uint32_t p = s->fallbacks[op->key][f];
+
+		if (n - RSIM_N >= 2 * down)
+			break;
+		if (!reachable(s, op->peer, p))
+			continue;
+		memset(&reps[n], 0, sizeof(reps[n]));
+		reps[n].id = s->actor[p];
+		reps[n].addr = s->addr[p];
+		reps[n].local = p == op->peer;
+		reps[n].up = true;
+		reps[n].fallback = true;
+		n++;
+	}
+	if ((err = coord_init(&op->co, req, reps, n, 1, 0)) != DKV_OK) {
 		coord_free(&op->co); /* coord_init may have allocated before failing */
 		fail(s, "coord_init: %s", dkv_strerror(err));
 		return;
@@ -1305,9 +1381,110 @@ next_crash_event(const struct rsim *s)
 	return at;
 }
 
+/* --- hints and anti-entropy ----------------------------------------------- */
+
+static int
+key_index(const struct rsim *s, const uint8_t *key, size_t klen)
+{
+	for (uint32_t k = 0; k < RSIM_KEYS; k++)
+		if (strlen(s->key[k]) == klen && memcmp(s->key[k], key, klen) == 0)
+			return (int)k;
+	return -1;
+}
+
+struct hint_scan {
+	struct rsim *s;
+	uint32_t peer;
+	uint32_t held;
+};
+
+/* One hint record at peer: sent to its peer when that one is reachable. */
+static int
+hint_send(const void *k, size_t klen, const void *v, size_t vlen, void *arg)
+{
+	struct hint_scan *hs = arg;
+	struct rsim *s = hs->s;
+	struct actor to;
+	struct token t;
+	const uint8_t *key, *obj;
+	size_t ukeylen, olen;
+	uint64_t created;
+	struct packet m;
+	int peer, idx;
+
+	hs->held++;
+	if (hint_key_decode(k, klen, &to, &t, &key, &ukeylen) != DKV_OK ||
+	    hint_value_decode(v, vlen, &created, &obj, &olen) != DKV_OK ||
+	    (peer = peer_of(s, &to)) < 0 || (idx = key_index(s, key, ukeylen)) < 0) {
+		fail(s, "peer %u holds a hint it cannot read", hs->peer);
+		return 1;
+	}
+	if (!reachable(s, hs->peer, (uint32_t)peer))
+		return 0;
+	memset(&m, 0, sizeof(m));
+	m.type = PK_STORE;
+	m.from = hs->peer;
+	m.to = (uint32_t)peer;
+	m.op_slot = RSIM_MAX_OPS; /* no coordinator's */
+	m.key = (uint32_t)idx;
+	m.write = RSIM_NONE;
+	m.version = RSIM_NONE;
+	m.hint_fp = hint_fingerprint(v, vlen) | 1; /* never 0: 0 is "not a hint" */
+	m.data = dup_bytes(obj, olen);
+	m.len = olen;
+	trace(s, "hint: peer %u sends %s to peer %u", hs->peer, s->key[idx], peer);
+	net_send(s, &m);
+	return 0;
+}
+
+/* Every peer that is up sends each of its hints to its peer, if it can
+ * reach it; returns how many hints are held in all. */
+static uint32_t
+hints_round(struct rsim *s)
+{
+	uint32_t held = 0;
+
+	for (uint32_t p = 0; p < RSIM_PEERS && !s->failed; p++) {
+		struct hint_scan hs = {s, p, 0};
+
+		if (s->peer[p].down)
+			continue;
+		store_scan(s->peer[p].store, hint_all_start, sizeof(hint_all_start), hint_all_limit,
+		           sizeof(hint_all_limit), hint_send, &hs);
+		held += hs.held;
+	}
+	s->next_hint_ms = s->now_ms + HINT_ROUND_MS;
+	return held;
+}
+
+/* The intended peer acknowledged a hint: the holder deletes it if it still
+ * holds exactly what it sent (a write may have joined it meanwhile). */
+static void
+hint_acked(struct rsim *s, const struct packet *m)
+{
+	uint32_t holder = m->to;
+	const char *k = s->key[m->key];
+	uint8_t hk[HINT_PREFIX_MAX + 16 + 32];
+	size_t hklen = hint_key_size(&s->actor[m->from], strlen(k));
+	void *v = NULL;
+	size_t vlen;
+
+	if (m->status != DKV_OK || hklen > sizeof(hk))
+		return;
+	hint_key_encode(hk, &s->actor[m->from], token_of_key(k, strlen(k)), k, strlen(k));
+	if (store_get(s->peer[holder].store, hk, hklen, &v, &vlen) != DKV_OK)
+		return;
+	if ((hint_fingerprint(v, vlen) | 1) == m->hint_fp) {
+		store_del(s->peer[holder].store, hk, hklen, false);
+		s->stats.hints_delivered++;
+		trace(s, "hint: peer %u delivered %s to peer %u", holder, k, m->from);
+	}
+	store_free_value(s->peer[holder].store, v);
+}
+
 /* --- the clock ---------------------------------------------------------- */
 
-enum happening { H_END, H_MSG, H_DEADLINE, H_CLIENT, H_NET, H_CRASH };
+enum happening { H_END, H_MSG, H_DEADLINE, H_CLIENT, H_NET, H_CRASH, H_HINTS };
 
 static struct op *
 next_deadline(struct rsim *s)
@@ -1355,6 +1532,10 @@ step_until(struct rsim *s, uint64_t end, bool chaos)
 			h = H_CRASH;
 			at = next_crash_event(s);
 		}
+		if (s->cfg.sloppy && s->next_hint_ms < at) {
+			h = H_HINTS;
+			at = s->next_hint_ms;
+		}
 		if (at > s->now_ms)
 			s->now_ms = at;
 		switch (h) {
@@ -1380,6 +1561,9 @@ step_until(struct rsim *s, uint64_t end, bool chaos)
 			break;
 		case H_CRASH:
 			crash_change(s);
+			break;
+		case H_HINTS:
+			hints_round(s);
 			break;
 		}
 	}
@@ -1476,10 +1660,14 @@ place_keys(struct rsim *s)
 		return err;
 	memset(&rep, 0, sizeof(rep));
 	rep.n = RSIM_N;
-	for (uint32_t k = 0; k < RSIM_KEYS && err == DKV_OK; k++)
-		if (ring_preference(&ring, token_of_key(s->key[k], strlen(s->key[k])), &rep,
-		                    s->replicas[k], RSIM_N) != RSIM_N)
+	for (uint32_t k = 0; k < RSIM_KEYS && err == DKV_OK; k++) {
+		struct token t = token_of_key(s->key[k], strlen(s->key[k]));
+
+		if (ring_preference(&ring, t, &rep, s->replicas[k], RSIM_N) != RSIM_N ||
+		    ring_fallbacks(&ring, t, s->replicas[k], RSIM_N, s->fallbacks[k],
+		                   RSIM_FALLBACKS) != RSIM_FALLBACKS)
 			err = DKV_EINVAL;
+	}
 	ring_free(&ring);
 	return err;
 }
@@ -1592,6 +1780,136 @@ rsim_drain(struct rsim *s)
 	if (!s->failed)
 		fail(s, "still %u messages and %u coordinators in flight after draining", s->nq,
 		     ops_alive(s));
+}
+
+/* Once every hint is delivered: each acknowledged write is held, or
+ * superseded, by at least as many of its replicas as its level counted,
+ * fallbacks' hints included (they have reached their replicas now). */
+static void
+check_durable(struct rsim *s)
+{
+	uint8_t *held = calloc(s->nwrites ? s->nwrites : 1, 1);
+
+	if (held == NULL)
+		abort();
+	for (uint32_t k = 0; k < RSIM_KEYS && !s->failed; k++) {
+		memset(held, 0, s->nwrites ? s->nwrites : 1);
+		for (uint32_t i = 0; i < RSIM_N && !s->failed; i++) {
+			uint32_t vs[RSIM_MAX_SIBLINGS];
+			struct object o;
+			void *raw = NULL;
+			size_t len;
+			int n;
+
+			if (serve_read(s, s->replicas[k][i], k, &raw, &len) != DKV_OK)
+				continue;
+			if (object_decode(&o, raw, len) != DKV_OK) {
+				fail(s, "key %s: a replica's object does not decode", s->key[k]);
+				store_free_value(s->peer[s->replicas[k][i]].store, raw);
+				break;
+			}
+			n = object_versions(s, k, &o, vs, "after the hints");
+			object_free(&o);
+			store_free_value(s->peer[s->replicas[k][i]].store, raw);
+			if (n < 0)
+				break;
+			closure(s, vs, (uint32_t)n, true);
+			for (uint32_t w = 0; w < s->nwrites; w++)
+				if (s->writes[w].key == k && s->writes[w].version != RSIM_NONE &&
+				    s->mark[s->writes[w].version])
+					held[w]++;
+		}
+		for (uint32_t w = 0; w < s->nwrites && !s->failed; w++) {
+			const struct write *wr = &s->writes[w];
+
+			if (wr->key == k && wr->acked && held[w] < level_count(wr->level))
+				fail(s,
+				     "write %u (\"%s\" at %s by peer %u%s) is held by %u of its "
+				     "replicas once every hint is delivered",
+				     w, wr->val, level_name(wr->level), wr->coordinator,
+				     wr->sloppy ? ", through a hint" : "", held[w]);
+		}
+	}
+	free(held);
+}
+
+void
+rsim_deliver_hints(struct rsim *s)
+{
+	for (uint32_t round = 0; round < RSIM_DRAIN_ROUNDS && !s->failed; round++) {
+		step_until(s, s->now_ms + 1000, false);
+		if (hints_round(s) == 0 && s->nq == 0 && ops_alive(s) == 0) {
+			s->hints_settled = true;
+			trace(s, "every hint delivered");
+			check_durable(s);
+			return;
+		}
+	}
+	if (!s->failed)
+		fail(s, "hints still held after %u s of healed network", RSIM_DRAIN_ROUNDS);
+}
+
+/* Sends peer a's object for key to peer b (nothing when a holds none). */
+static void
+ae_send(struct rsim *s, uint32_t a, uint32_t b, uint32_t key, const void *raw, size_t len)
+{
+	struct packet m;
+
+	if (raw == NULL)
+		return;
+	memset(&m, 0, sizeof(m));
+	m.type = PK_STORE;
+	m.from = a;
+	m.to = b;
+	m.op_slot = RSIM_MAX_OPS;
+	m.key = key;
+	m.write = RSIM_NONE;
+	m.version = RSIM_NONE;
+	m.data = dup_bytes(raw, len);
+	m.len = len;
+	s->stats.ae_objects++;
+	net_send(s, &m);
+}
+
+void
+rsim_anti_entropy(struct rsim *s)
+{
+	for (uint32_t round = 0; round < AE_ROUNDS && !s->failed; round++) {
+		uint32_t differing = 0;
+
+		for (uint32_t k = 0; k < RSIM_KEYS; k++) {
+			const char *key = s->key[k];
+			void *raw[RSIM_N];
+			size_t len[RSIM_N];
+			uint64_t h[RSIM_N];
+
+			for (uint32_t i = 0; i < RSIM_N; i++) {
+				if (serve_read(s, s->replicas[k][i], k, &raw[i], &len[i]) != DKV_OK)
+					raw[i] = NULL;
+				h[i] = raw[i] == NULL ? 0
+				                      : merkle_entry_hash(key, strlen(key), raw[i], len[i]).a;
+			}
+			/* each pair of replicas compares its entries; where they
+			 * differ, each sends the other what it holds */
+			for (uint32_t i = 0; i < RSIM_N; i++)
+				for (uint32_t j = i + 1; j < RSIM_N; j++) {
+					if (h[i] == h[j])
+						continue;
+					differing++;
+					s->stats.ae_exchanges++;
+					ae_send(s, s->replicas[k][i], s->replicas[k][j], k, raw[i], len[i]);
+					ae_send(s, s->replicas[k][j], s->replicas[k][i], k, raw[j], len[j]);
+				}
+			for (uint32_t i = 0; i < RSIM_N; i++)
+				store_free_value(s->peer[s->replicas[k][i]].store, raw[i]);
+		}
+		trace(s, "anti-entropy round %u: %u pairs differ", round, differing);
+		if (differing == 0)
+			return;
+		rsim_drain(s);
+	}
+	if (!s->failed)
+		fail(s, "replicas still differ after %u anti-entropy rounds", AE_ROUNDS);
 }
 
 void

@@ -13,7 +13,13 @@
  * itself runs at once. Peers may crash: a crashed peer neither sends nor
  * receives, the operations it coordinated vanish unanswered, and it comes
  * back later with its store as it was (writes are durable once applied,
- * as with sync_writes=1). One thread and one simulated clock, so a seed
+ * as with sync_writes=1). With sloppy quorum on, a write whose replica is
+ * down in the coordinator's view goes to a fallback (a peer that is not a
+ * replica) as a hint, which counts towards the level; every peer sends its
+ * hints to their peers every HINT_ROUND_MS when it can reach them and
+ * deletes one only when its peer acknowledged exactly what it held, as
+ * lib/hints.c does. Anti-entropy (rsim_anti_entropy) compares the
+ * replicas' entry hashes and exchanges the objects that differ. One thread and one simulated clock, so a seed
  * replays a run exactly (SIM_TRACE=1 prints it).
  *
  * The history names every version: each APPLY that runs at a replica makes
@@ -47,12 +53,14 @@ struct rsim_config {
 	unsigned crash_ms;       /* 0: never; else a peer crashes about this often */
 	unsigned crash_down_ms;  /* and stays down up to this long (its store survives) */
 	bool blind_only;         /* gets and blind puts only */
+	bool sloppy;             /* writes use fallbacks, which keep hints and deliver them */
 };
 
 struct rsim_stats {
 	uint64_t ops, writes_acked, writes_failed, reads_ok, reads_failed;
 	uint64_t unavailable, timeouts;
 	uint64_t versions, delivered, lost, cut, duplicated, repairs, crashes;
+	uint64_t hints_stored, hints_delivered, ae_exchanges, ae_objects;
 	uint32_t max_siblings;
 };
 
@@ -69,6 +77,13 @@ void rsim_run(struct rsim *s, uint64_t duration_ms);
 void rsim_heal(struct rsim *s);
 /* Runs until no message is in flight and no coordinator is alive. */
 void rsim_drain(struct rsim *s);
+/* Delivers every hint (sloppy): rounds until no peer holds one, then the
+ * writes acknowledged through hints count for invariant 1 too. */
+void rsim_deliver_hints(struct rsim *s);
+/* Anti-entropy: every pair of a key's replicas compares entry hashes and,
+ * where they differ, sends each other its object (merged causally where it
+ * lands), in rounds until all agree. */
+void rsim_anti_entropy(struct rsim *s);
 /* One get per key at level through a random peer, then drains; each must
  * succeed and is checked like every read. */
 void rsim_read_every_key(struct rsim *s, dkv_consistency_t level);
