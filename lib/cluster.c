@@ -124,8 +124,9 @@ flush_plans(struct cluster *c)
 	if (c->plan_ready) {
 		uint64_t settle = 4u * c->g.cfg.interval_ms;
 
-		moves_io_set(repl_moves(c->repl), c->gplan, c->ngplan, c->splan, c->nsplan,
-		             settle > 1000 ? settle : 1000);
+		if (moves_io_set(repl_moves(c->repl), c->gplan, c->ngplan, c->splan, c->nsplan,
+		                 settle > 1000 ? settle : 1000))
+			c->kick_repair = true; /* gains left unfinished */
 		c->gplan = c->splan = NULL;
 		c->ngplan = c->nsplan = 0;
 		c->plan_ready = false;

@@ -82,17 +82,6 @@ moves_io_free(struct moves_io *m)
 	mem_free(m);
 }
 
-void
-moves_io_set(struct moves_io *m, struct move *gains, uint32_t ngains, struct move *served,
-             uint32_t nserved, uint64_t settle_ms)
-{
-	if (m->gains.n == 0 && ngains > 0)
-		m->start_ms = clock_mono_ms() + settle_ms;
-	moves_set(&m->gains, gains, ngains);
-	moves_set(&m->served, served, nserved);
-	m->planned = true;
-}
-
 static bool
 is_up(const struct actor *id, void *arg)
 {
@@ -101,6 +90,21 @@ is_up(const struct actor *id, void *arg)
 
 	return cluster_peer_addr(m->c, id, addr);
 }
+
+bool
+moves_io_set(struct moves_io *m, struct move *gains, uint32_t ngains, struct move *served,
+             uint32_t nserved, uint64_t settle_ms)
+{
+	bool dropped = m->gains.n > 0 && ngains == 0 && !moves_settle(&m->gains, is_up, m);
+
+	if (m->gains.n == 0 && ngains > 0)
+		m->start_ms = clock_mono_ms() + settle_ms;
+	moves_set(&m->gains, gains, ngains);
+	moves_set(&m->served, served, nserved);
+	m->planned = true;
+	return dropped;
+}
+
 
 /* The counts dkv_stats reads from other threads. */
 static void
@@ -122,6 +126,7 @@ moves_io_tick(struct moves_io *m)
 	struct move_req req[MOVES_INFLIGHT];
 	uint32_t n;
 
+	moves_settle(&m->gains, is_up, m); /* marks ranges done, for the counts */
 	moves_publish(m);
 	if (m->closing || m->db->store == NULL || clock_mono_ms() < m->start_ms)
 		return;

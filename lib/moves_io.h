@@ -39,8 +39,11 @@ void moves_io_free(struct moves_io *m);
  * the pairs it hands over (a leaver's). Taken over. Gains that follow no
  * gains start settle_ms from now: the time for every peer to hear of the
  * change, and so to send its writes to the new replicas as well, before
- * a cursor can pass a key (Cassandra's RING_DELAY). */
-void moves_io_set(struct moves_io *m, struct move *gains, uint32_t ngains, struct move *served,
+ * a cursor can pass a key (Cassandra's RING_DELAY). True when this drops
+ * gains not yet all in (the change completed without waiting for this
+ * peer: a joiner does not wait for other gainers): anti-entropy should
+ * fill them. */
+bool moves_io_set(struct moves_io *m, struct move *gains, uint32_t ngains, struct move *served,
                   uint32_t nserved, uint64_t settle_ms);
 /* Sends the requests that are due. */
 void moves_io_tick(struct moves_io *m);
