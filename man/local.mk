@@ -20,7 +20,7 @@ dist_man_MANS += \
 # Alias pages (".so man3/PAGE.3"), grouped by the page they point at,
 # in the order above.
 dist_man_MANS += \
-	man/dkv_close.3 man/dkv_decommission.3 \
+	man/dkv_close.3 man/dkv_decommission.3 man/dkv_decommission_peer.3 \
 	man/dkv_config_new.3 man/dkv_config_free.3 man/dkv_config_load.3 \
 	man/dkv_config_error.3 man/dkv_config_set_logger.3 man/dkv_config_set_event_base.3 \
 	man/dkv_put_async.3 man/dkv_delete.3 man/dkv_delete_async.3 \
