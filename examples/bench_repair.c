@@ -15,13 +15,20 @@
  *   wipe   3 peers, n = 3: --keys keys at ALL, then one peer loses its
  *          data directory and comes back empty (same node_id); dkv_repair
  *          on it rebuilds it.
+ *   partition  the issue's target: 4 peers, n = 3; peer 3 is cut off
+ *          (dkv_debug_fault, both ways) for --seconds (60) while a writer
+ *          puts --rate (1000) keys a second at QUORUM through peer 0; then
+ *          the cut heals, and the time until no hint is held anywhere is
+ *          measured, and then a repair pass on peer 3 must find every range
+ *          equal (its Merkle roots match the other replicas').
  *   join   3 peers, n = 3: --keys keys at ALL, then a 4th peer joins and
  *          receives its ranges (range moves); the time from its open until
  *          it is NORMAL. Then one of the first three is decommissioned: the
  *          time dkv_decommission takes to hand its ranges over.
  *
- * Usage: bench_repair [--phase hints|ae|wipe|join|all] [--keys N] [--diff-pct P]
- *                     [--value-bytes B]
+ * Usage: bench_repair [--phase hints|ae|wipe|join|partition|all] [--keys N] [--diff-pct P]
+ *                     [--value-bytes B] [--seconds S] [--rate PUTS_PER_S]
+ * (partition is left out of "all": it takes --seconds of writing)
  */
 #include "config.h"
 
@@ -492,12 +499,80 @@ phase_join(unsigned nkeys)
 	stop_all();
 }
 
+/* Cuts peer v off from the others both ways (flags DKV_FAULT_DROP), or
+ * heals the cut (flags 0). */
+static void
+cut(int v, unsigned flags)
+{
+	for (int i = 0; i < npeers; i++) {
+		if (i == v)
+			continue;
+		if (dkv_debug_fault(peers[v].db, peers[i].id, flags, 0) != DKV_OK ||
+		    dkv_debug_fault(peers[i].db, peers[v].id, flags, 0) != DKV_OK)
+			die("dkv_debug_fault");
+	}
+}
+
+static void
+phase_partition(unsigned seconds, unsigned rate)
+{
+	static const char *const extra[] = {"n", "3", "ae_interval_s", "0", NULL};
+	dkv_opts_t *o = dkv_opts_new();
+	char key[32], *val = malloc(value_bytes + 1);
+	unsigned total = seconds * rate, failed = 0;
+	dkv_repair_report_t rep;
+	uint64_t t0, healed;
+	int err;
+
+	if (o == NULL || val == NULL)
+		die("out of memory");
+	memset(val, 'p', value_bytes);
+	dkv_opts_set_consistency(o, DKV_QUORUM);
+	printf("partition: 4 peers, n=3; peer 3 cut off for %u s while %u puts/s go in at "
+	       "QUORUM\n", seconds, rate);
+	start(4, extra);
+	cut(3, DKV_FAULT_DROP);
+	wait_down(3);
+	t0 = now_ms();
+	for (unsigned k = 0; k < total; k++) {
+		uint64_t due = t0 + (uint64_t)k * 1000u / rate;
+		int len = snprintf(key, sizeof(key), "part%08u", k);
+
+		while (now_ms() < due)
+			sleep_ms(1);
+		if (dkv_put(peers[0].db, key, (size_t)len, val, value_bytes, NULL, o) != DKV_OK)
+			failed++;
+		if (k > 0 && k % (rate * 10) == 0)
+			printf("  %u s: %u puts, %.0f hints held\n", k / rate, k, sum_stat("hints_held"));
+	}
+	printf("  %u puts in %.1f s, %u failed; %.0f hints held for peer 3\n", total,
+	       (now_ms() - t0) / 1000.0, failed, sum_stat("hints_held"));
+	cut(3, 0);
+	healed = now_ms();
+	while (sum_stat("hints_held") > 0 || sum_stat("hints_in_flight") > 0) {
+		if (now_ms() - healed > 600000)
+			die("hints not drained in 10 minutes");
+		sleep_ms(5);
+	}
+	printf("  healed: hints drained %.2f s later (%.0f delivered, %.0f dropped)\n",
+	       (now_ms() - healed) / 1000.0, sum_stat("hints_delivered"), sum_stat("hints_dropped"));
+	if ((err = dkv_repair(peers[3].db, NULL, &rep)) != DKV_OK)
+		die("repair: %s", dkv_strerror(err));
+	printf("  then a repair pass on peer 3: %" PRIu64 " of %" PRIu64 " ranges differ, %" PRIu64
+	       " objects moved; every root matched %.2f s after healing\n",
+	       rep.ranges_differing, rep.ranges, rep.keys_repaired, (now_ms() - healed) / 1000.0);
+	dkv_opts_free(o);
+	free(val);
+	stop_all();
+}
+
 int
 main(int argc, char **argv)
 {
 	const char *phase = "all";
 	unsigned nkeys = 100000;
 	double pct = 1.0;
+	unsigned seconds = 60, rate = 1000;
 
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--phase") == 0 && i + 1 < argc)
@@ -508,11 +583,15 @@ main(int argc, char **argv)
 			pct = strtod(argv[++i], NULL);
 		else if (strcmp(argv[i], "--value-bytes") == 0 && i + 1 < argc)
 			value_bytes = (unsigned)strtoul(argv[++i], NULL, 10);
+		else if (strcmp(argv[i], "--seconds") == 0 && i + 1 < argc)
+			seconds = (unsigned)strtoul(argv[++i], NULL, 10);
+		else if (strcmp(argv[i], "--rate") == 0 && i + 1 < argc)
+			rate = (unsigned)strtoul(argv[++i], NULL, 10);
 		else
-			die("usage: bench_repair [--phase hints|ae|wipe|join|all] [--keys N] [--diff-pct P] "
-			    "[--value-bytes B]");
+			die("usage: bench_repair [--phase hints|ae|wipe|join|partition|all] [--keys N] [--diff-pct P] "
+			    "[--value-bytes B] [--seconds S] [--rate PUTS_PER_S]");
 	}
-	if (nkeys == 0 || value_bytes < 16 || value_bytes > 65536 || pct < 0 || pct > 100)
+	if (nkeys == 0 || seconds == 0 || rate == 0 || rate > 100000 || value_bytes < 16 || value_bytes > 65536 || pct < 0 || pct > 100)
 		die("bad arguments");
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (strcmp(phase, "hints") == 0 || strcmp(phase, "all") == 0)
@@ -523,5 +602,7 @@ main(int argc, char **argv)
 		phase_wipe(nkeys);
 	if (strcmp(phase, "join") == 0 || strcmp(phase, "all") == 0)
 		phase_join(nkeys);
+	if (strcmp(phase, "partition") == 0)
+		phase_partition(seconds, rate);
 	return 0;
 }
