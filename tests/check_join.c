@@ -7,6 +7,7 @@
  *    over and leaves; every acknowledged key reads back, a peer that took
  *    ranges over holds them alone, the leaver's data_dir cannot be opened
  *    again, and a leave that would leave too few peers is refused;
+ *  - a joiner stopped in the middle of its join resumes it when reopened;
  *  - a dead peer is removed: the survivors re-replicate its ranges
  *    (anti-entropy, started by the removal) without any repair call.
  */
@@ -199,6 +200,86 @@ START_TEST(test_join_under_load)
 }
 END_TEST
 
+/* A joiner stopped in the middle of its join (it has its tokens, and has
+ * not yet received its ranges) comes back JOINING with the same tokens,
+ * receives them, and then owns its share. */
+START_TEST(test_joiner_restarted_mid_join_finishes)
+{
+	struct cluster c;
+	struct writer w;
+	pthread_t th;
+	unsigned acked;
+	uint64_t deadline;
+
+	open_cluster(&c, 3, "rejoin");
+	writer_start(&w, c.db[0], &th);
+	writer_stop(&w, th);
+	ck_assert_uint_eq(w.failed, 0);
+	c.n = 4;
+	start_n(&c, 3, "rejoin");
+	/* tokens chosen, moves not started: they wait a settle delay of at
+	 * least a second */
+	deadline = now_ms() + 30000;
+	for (;;) {
+		dkv_peer_info_t *l;
+		size_t n;
+		bool chosen;
+
+		ck_assert_int_eq(dkv_peers(c.db[3], &l, &n), DKV_OK);
+		chosen = l[0].tokens > 0;
+		ck_assert_int_eq(l[0].state, DKV_PEER_JOINING);
+		dkv_peers_free(l, n);
+		if (chosen)
+			break;
+		ck_assert(now_ms() < deadline);
+		pause_ms(10);
+	}
+	dkv_close(c.db[3]);
+	c.db[3] = NULL; /* reopened in its old data_dir */
+	start_n(&c, 3, "rejoin");
+	{
+		dkv_peer_info_t *l;
+		size_t n;
+
+		ck_assert_int_eq(dkv_peers(c.db[3], &l, &n), DKV_OK);
+		ck_assert_int_eq(l[0].state, DKV_PEER_JOINING);
+		ck_assert_uint_gt(l[0].tokens, 0); /* its tokens, from its data_dir */
+		dkv_peers_free(l, n);
+	}
+	wait_converged(c.db, 4, 4, 120);
+	ck_assert(tu_stat(c.db[3], "moves_keys_received") > 0);
+	pause_ms(300);
+	acked = check_acked(&w, c.db[1], DKV_QUORUM);
+	{
+		dkv_opts_t *one = opts_at(DKV_ONE);
+		dkv_token_range_t *ring;
+		size_t nr;
+		unsigned mine = 0;
+		char *self = tu_self_id(c.db[3]);
+
+		ck_assert_int_eq(dkv_ring(c.db[1], &ring, &nr), DKV_OK);
+		cut_off(&c, 3);
+		for (int k = 0; k < w.next; k++) {
+			char key[32], val[32];
+			dkv_result_t *res = NULL;
+
+			key_of(k, key, sizeof(key), val, sizeof(val));
+			if (!w.acked[k] || !ring_replicates(ring, nr, 3, self, key))
+				continue;
+			mine++;
+			ck_assert_int_eq(dkv_get(c.db[3], key, strlen(key), &res, one), DKV_OK);
+			dkv_result_free(res);
+		}
+		ck_assert_uint_gt(mine, acked / 2);
+		free(self);
+		dkv_ring_free(ring, nr);
+		dkv_opts_free(one);
+	}
+	free(w.acked);
+	stop_cluster(&c);
+}
+END_TEST
+
 START_TEST(test_decommission_under_load)
 {
 	struct cluster c;
@@ -308,6 +389,7 @@ main(void)
 
 	tcase_set_timeout(tc, 900);
 	tcase_add_test(tc, test_join_under_load);
+	tcase_add_test(tc, test_joiner_restarted_mid_join_finishes);
 	tcase_add_test(tc, test_decommission_under_load);
 	tcase_add_test(tc, test_remove_rereplicates);
 	suite_add_tcase(s, tc);
