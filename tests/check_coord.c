@@ -205,6 +205,22 @@ START_TEST(test_a_dead_applier_is_replaced_and_dead_replicas_count_as_failed)
 	free(obj);
 	coord_free(&c);
 
+	/* an applier that refuses (it has left the ring) is replaced too */
+	replicas(3, -1, NULL);
+	request(&r, COORD_PUT, DKV_QUORUM);
+	ck_assert_int_eq(coord_init(&c, &r, reps, 3, 1, 0), DKV_OK);
+	ck_assert_str_eq(sends(&c), "A0");
+	coord_applied(&c, 0, DKV_EUNAVAILABLE, NULL, 0);
+	ck_assert_str_eq(sends(&c), "A1");
+	ck_assert(!c.answered);
+	obj = object_with("r1", 1, "value", &len);
+	coord_applied(&c, 1, DKV_OK, obj, len);
+	ck_assert_str_eq(sends(&c), "S2");
+	coord_stored(&c, 2, DKV_OK);
+	ck_assert(c.answered && c.result == DKV_OK && c.finished);
+	free(obj);
+	coord_free(&c);
+
 	/* a read at ALL loses a replica it waits on: unavailable at once */
 	request(&r, COORD_GET, DKV_ALL);
 	replicas(3, -1, NULL);

@@ -301,6 +301,12 @@ coord_applied(struct coord *c, uint32_t i, int status, const void *obj, size_t l
 {
 	if (!expecting(c, i) || c->kind == COORD_GET || i != c->applier || c->obj != NULL)
 		return;
+	if (status == DKV_EUNAVAILABLE) {
+		/* the applier refused before writing anything (it has left
+		 * the ring): as if it were down, the next live replica applies */
+		coord_peer_down(c, i);
+		return;
+	}
 	if (status == DKV_OK && !c->t[i].local) {
 		struct object check;
 

@@ -38,7 +38,9 @@
  *   DKV_ETIMEDOUT for a write (it went out: it may have reached some
  *   replicas, and DKV_EUNAVAILABLE promises it did not). A replica the failure detector convicts while
  *   it is awaited counts as failed too, and an applier that dies before
- *   answering is replaced by the next live replica (the first might still
+ *   answering, or that refuses with DKV_EUNAVAILABLE (a peer that has
+ *   left the ring writes nothing), is replaced by the next live replica
+ *   (the first might still
  *   have applied the write: then two versions of it from one writer may
  *   stand as siblings until the next write of that writer or with a
  *   context; a write is never lost for it).
