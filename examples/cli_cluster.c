@@ -246,6 +246,8 @@ cmd_serve(const struct cli_settings *s, int argc, char **argv)
 		if (sig < 0 && errno == EAGAIN) {
 			/* decommissioned (dkv decommission): nothing left to serve */
 			if (has_left(db)) {
+				/* a few gossip rounds carry the news before it stops */
+				pause_ms(3000);
 				printf("dkv: this peer has left the cluster: stopping\n");
 				fflush(stdout);
 				dkv_close(db);

@@ -7,6 +7,7 @@
  */
 #include "config.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
 #include <time.h>
@@ -20,6 +21,12 @@
 
 #define WATCH_MS 50
 #define ASK_AGAIN_MS 2000 /* a LEAVE not yet acted on is sent again */
+/* A peer that has left stops soon after (dkv serve does): it may be seen
+ * DOWN before its LEFT state has come round by gossip. */
+#define LEFT_NEWS_MS 10000
+
+/* One remote ask at a time: the moves keep one LEAVE sid and answer. */
+static pthread_mutex_t ask_lock = PTHREAD_MUTEX_INITIALIZER;
 
 struct leave_call {
 	struct dkv *db;
@@ -58,7 +65,7 @@ static int
 watch(struct dkv *db, const char *peer)
 {
 	struct leave_call lc = {db, peer, DKV_OK};
-	uint64_t asked = clock_mono_ms();
+	uint64_t asked = clock_mono_ms(), down_since = 0;
 
 	for (;;) {
 		uint8_t status;
@@ -70,15 +77,27 @@ watch(struct dkv *db, const char *peer)
 		err = cluster_peer_status(db->cluster, peer, &status, &up);
 		if (err != DKV_OK)
 			return err;
-		if (status == STATUS_LEFT)
+		if (status == STATUS_LEFT) {
+			/* this peer: let gossip tell the others before the caller
+			 * closes it, so nobody counts on it as a replica */
+			if (peer == NULL) {
+				unsigned settle = 4u * db->s.gossip_interval_ms;
+
+				nap(settle > 1000 ? settle : 1000);
+			}
 			return DKV_OK;
+		}
 		if (peer != NULL) {
-			if (!up)
+			if (!up && down_since == 0)
+				down_since = clock_mono_ms();
+			if (up)
+				down_since = 0;
+			if (down_since != 0 && clock_mono_ms() - down_since > LEFT_NEWS_MS)
 				return DKV_EUNAVAILABLE; /* it stopped before it had left */
 			loop_call(db->loop, ask_result_on_loop, &lc);
 			if (lc.err != 1 && lc.err != DKV_OK)
 				return lc.err; /* it refused */
-			if (status == STATUS_NORMAL && clock_mono_ms() - asked >= ASK_AGAIN_MS) {
+			if (up && status == STATUS_NORMAL && clock_mono_ms() - asked >= ASK_AGAIN_MS) {
 				loop_call(db->loop, leave_on_loop, &lc);
 				if (lc.err != DKV_OK)
 					return lc.err;
@@ -110,8 +129,12 @@ dkv_decommission_peer(dkv_t *db, const char *peer_id)
 	lc.err = DKV_OK;
 	if (peer_id != NULL && strcmp(peer_id, db->s.node_id) == 0)
 		lc.peer = NULL;
+	if (lc.peer != NULL)
+		pthread_mutex_lock(&ask_lock);
 	loop_call(db->loop, leave_on_loop, &lc);
 	err = lc.err == DKV_OK ? watch(db, lc.peer) : lc.err;
+	if (lc.peer != NULL)
+		pthread_mutex_unlock(&ask_lock);
 	api_leave(db);
 	return err;
 }

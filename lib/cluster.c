@@ -67,8 +67,9 @@ struct cluster {
 	unsigned nlogs, logs_dropped;
 	/* Peers judged DOWN while `lock` was held: replication hears of them
 	 * after it is released (its callbacks may reach the application). */
-	unsigned ndown;
+	unsigned ndown, nback;
 	struct actor went_down[32];
+	struct actor came_back[32]; /* peers judged up again or restarted */
 	struct {
 		int level;
 		char text[240];
@@ -121,6 +122,9 @@ noop_repaired(void *arg, int err, const struct ae_report *r)
 static void
 flush_plans(struct cluster *c)
 {
+	for (unsigned i = 0; i < c->nback; i++)
+		moves_io_source_back(repl_moves(c->repl), &c->came_back[i]);
+	c->nback = 0;
 	if (c->plan_ready) {
 		uint64_t settle = 4u * c->g.cfg.interval_ms;
 
@@ -301,25 +305,38 @@ plan_moves(struct cluster *c, struct ring_peer *peers)
 	const struct member *self = &g->members[0];
 	struct move *gains = NULL, *served = NULL;
 	uint32_t ngains = 0, nserved = 0, np;
+	struct actor *ids = NULL;
+	struct ring pend;
 	bool changing = false;
+	int err = DKV_OK;
 
+	memset(&pend, 0, sizeof(pend));
 	for (uint32_t i = 0; i < g->n; i++)
 		changing |= in_ring(&g->members[i], true) != in_ring(&g->members[i], false);
+	if (changing) {
+		err = build_ring(c, true, peers, &np, &pend, &ids);
+		if (err == DKV_OK && self->st.role == PEER_STORAGE)
+			err = moves_plan_gains(&c->ring, c->ring_ids, &pend, ids, &c->rep, &self->st.id,
+			                       &gains, &ngains);
+		if (err == DKV_OK && self->st.status == STATUS_LEAVING)
+			err = moves_plan_served(&c->ring, c->ring_ids, &pend, ids, &c->rep,
+			                        &self->st.id, &served, &nserved);
+	}
+	if (err != DKV_OK) {
+		/* keep the plans (and their progress) until one can be made:
+		 * an empty plan would end a join or a leave with nothing moved */
+		ring_free(&pend);
+		mem_free(ids);
+		mem_free(gains);
+		mem_free(served);
+		c->plan_failed = true;
+		return;
+	}
 	ring_free(&c->pend);
 	mem_free(c->pend_ids);
-	c->pend_ids = NULL;
-	c->has_pend = false;
-	if (changing && build_ring(c, true, peers, &np, &c->pend, &c->pend_ids) == DKV_OK) {
-		c->has_pend = true;
-		if (self->st.role == PEER_STORAGE &&
-		    moves_plan_gains(&c->ring, c->ring_ids, &c->pend, c->pend_ids, &c->rep,
-		                     &self->st.id, &gains, &ngains) != DKV_OK)
-			c->plan_failed = true;
-		if (self->st.status == STATUS_LEAVING &&
-		    moves_plan_served(&c->ring, c->ring_ids, &c->pend, c->pend_ids, &c->rep,
-		                      &self->st.id, &served, &nserved) != DKV_OK)
-			c->plan_failed = true;
-	}
+	c->pend = pend;
+	c->pend_ids = ids;
+	c->has_pend = changing;
 	mem_free(c->gplan);
 	mem_free(c->splan);
 	c->gplan = gains;
@@ -361,7 +378,14 @@ rebuild(struct cluster *c)
 		if (i > 0 && !m->up && m->reported_up && m->st.role == PEER_STORAGE &&
 		    c->ndown < sizeof(c->went_down) / sizeof(c->went_down[0]))
 			c->went_down[c->ndown++] = m->st.id;
+		/* back, or restarted: range moves ask it again (a leaver that
+		 * restarted has lost its served marks) */
+		if (i > 0 && m->up && m->st.role == PEER_STORAGE &&
+		    (!m->reported_up || m->st.generation != m->reported_generation) &&
+		    c->nback < sizeof(c->came_back) / sizeof(c->came_back[0]))
+			c->came_back[c->nback++] = m->st.id;
 		m->reported_up = m->up;
+		m->reported_generation = m->st.generation;
 	}
 	c->nknown = g->n;
 	if (build_ring(c, false, peers, &np, &ring, &ids) != DKV_OK) {
@@ -568,7 +592,8 @@ finish_moves(struct cluster *c)
 	uint8_t st = self->st.status, to = st;
 	bool leaving = st == STATUS_LEAVING;
 
-	if (c->plan_ready || !(leaving || (st == STATUS_JOINING && self->st.ntokens > 0)))
+	if (c->plan_ready || c->plan_failed ||
+	    !(leaving || (st == STATUS_JOINING && self->st.ntokens > 0)))
 		return;
 	/* a peer restarted in the middle plans from the ring it knows: not
 	 * before it has heard from the others (as maybe_join waits) */
@@ -1233,6 +1258,18 @@ cluster_knows(struct cluster *c, const struct actor *id)
 	const struct member *m = gossip_find(&c->g, id);
 
 	return m != NULL && m->st.status != STATUS_LEFT;
+}
+
+bool
+cluster_has_pending(const struct cluster *c)
+{
+	return c->has_pend;
+}
+
+bool
+cluster_self_left(const struct cluster *c)
+{
+	return c->g.members[0].st.status == STATUS_LEFT;
 }
 
 bool

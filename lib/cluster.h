@@ -74,6 +74,10 @@ bool cluster_is_self(const struct cluster *c, const struct actor *id);
 /* Whether peer id is a member (not LEFT), up or not. */
 bool cluster_knows(struct cluster *c, const struct actor *id);
 
+/* Whether a ring change is pending (a cheap test before cluster_pending),
+ * and whether this peer has left the ring (decommissioned). */
+bool cluster_has_pending(const struct cluster *c);
+bool cluster_self_left(const struct cluster *c);
 /* While a ring change is pending (moves.h): the live peers that will
  * replicate token t and do not yet (at most max). Writes go to them too. */
 uint32_t cluster_pending(struct cluster *c, struct token t, struct cluster_peer *out,

@@ -25,10 +25,9 @@ struct moves_io {
 	bool closing;
 	bool planned; /* a plan has been set since open */
 	uint64_t start_ms; /* no requests before (moves_io_set) */
-	unsigned applying; /* batches on the workers */
 	uint64_t ask_sid;
 	int ask_result;
-	_Atomic uint64_t keys_in, bytes_in, keys_out, bytes_out, batches_failed;
+	_Atomic uint64_t keys_in, bytes_in, keys_out, bytes_out, batches_failed, skipped;
 	_Atomic uint32_t gains_done, gains_total, served_done, served_total;
 };
 
@@ -40,7 +39,7 @@ struct batch {
 	uint64_t sid;
 	struct token lo, hi;
 	int status;
-	uint32_t applied;
+	uint32_t applied, skipped;
 	struct token last_t;
 	uint16_t last_klen;
 	const uint8_t *last_key; /* into data */
@@ -60,6 +59,10 @@ moves_io_open(struct dkv *db, struct cluster *c, struct moves_io **out)
 	m->c = c;
 	moves_init(&m->gains);
 	moves_init(&m->served);
+	/* answers are matched by sid: start somewhere random, so a late one
+	 * meant for this peer's previous run matches nothing */
+	m->gains.next_sid = ((uint64_t)arc4random() << 24 | arc4random()) + 1;
+	m->gains.write_w = db->s.w;
 	m->ask_result = 1;
 	*out = m;
 	return DKV_OK;
@@ -302,6 +305,7 @@ batch_run(struct work *w)
 	const uint8_t *key, *obj;
 	uint16_t klen;
 	uint32_t olen;
+	int err;
 
 	rep.sync_writes = false; /* one synced record after the batch */
 	b->status = DKV_OK;
@@ -314,14 +318,29 @@ batch_run(struct work *w)
 			b->status = DKV_EINVAL;
 			break;
 		}
-		lock = keylock_for(&db->locks, t);
-		pthread_mutex_lock(lock);
-		b->status = replica_store(&rep, key, klen, t, obj, olen);
-		pthread_mutex_unlock(lock);
-		b->applied++;
-		b->last_t = t;
+		b->last_t = t; /* the cursor moves past a skipped entry too */
 		b->last_key = key;
 		b->last_klen = klen;
+		if (klen > db->s.max_key_bytes) {
+			b->skipped++; /* a key this peer could not address */
+			continue;
+		}
+		lock = keylock_for(&db->locks, t);
+		pthread_mutex_lock(lock);
+		err = replica_store(&rep, key, klen, t, obj, olen);
+		pthread_mutex_unlock(lock);
+		if (err == DKV_ENOMEM || err == DKV_EIO) {
+			b->status = err; /* this peer's trouble: the batch goes again */
+			break;
+		}
+		if (err != DKV_OK) {
+			/* an object this replica can never take (it does not
+			 * decode, or the merge would be over max_object_bytes):
+			 * counted and passed, rather than stopping the range */
+			b->skipped++;
+			continue;
+		}
+		b->applied++;
 	}
 	if (b->status == DKV_OK && db->s.sync_writes && b->applied > 0)
 		b->status = store_meta_put_raw(db->store, "moves_sync", "", 0, true);
@@ -333,7 +352,6 @@ batch_cancel(struct work *w)
 {
 	struct batch *b = OF(w, struct batch, work);
 
-	b->m->applying--;
 	mem_free(b);
 }
 
@@ -343,12 +361,12 @@ batch_done(struct mb_msg *msg)
 	struct batch *b = OF(msg, struct batch, done);
 	struct moves_io *m = b->m;
 
-	m->applying--;
 	if (!m->closing) {
 		if (b->status == DKV_OK &&
 		    moves_applied(&m->gains, b->sid, false, b->last_t, b->last_key, b->last_klen) ==
 		        DKV_OK) {
 			atomic_fetch_add_explicit(&m->keys_in, b->applied, memory_order_relaxed);
+			atomic_fetch_add_explicit(&m->skipped, b->skipped, memory_order_relaxed);
 			atomic_fetch_add_explicit(&m->bytes_in, b->mv.entries_len, memory_order_relaxed);
 		} else if (b->status != DKV_OK) {
 			atomic_fetch_add_explicit(&m->batches_failed, 1, memory_order_relaxed);
@@ -371,8 +389,9 @@ on_data(struct moves_io *m, const struct msg *msg)
 			m->ask_result = d->status;
 		return;
 	}
-	if (m->closing || !moves_find(&m->gains, d->sid, &lo, &hi))
-		return; /* stale: asked again since, or the plan changed */
+	if (m->closing || !moves_find(&m->gains, d->sid, &lo, &hi) ||
+	    !actor_eq(moves_source_of(&m->gains, d->sid), &msg->from))
+		return; /* stale (asked again since, the plan changed), or not its source's */
 	if (d->status != DKV_OK) {
 		atomic_fetch_add_explicit(&m->batches_failed, 1, memory_order_relaxed);
 		moves_refused(&m->gains, d->sid, clock_mono_ms());
@@ -399,9 +418,7 @@ on_data(struct moves_io *m, const struct msg *msg)
 	b->work.run = batch_run;
 	b->work.cancel = batch_cancel;
 	b->done.fn = batch_done;
-	m->applying++;
 	if (workers_submit(m->db->workers, &b->work) != DKV_OK) {
-		m->applying--;
 		mem_free(b);
 		moves_refused(&m->gains, d->sid, clock_mono_ms());
 	}
@@ -426,6 +443,12 @@ moves_io_on_msg(struct moves_io *m, const struct msg *msg, const char *from)
 	default:
 		return;
 	}
+}
+
+void
+moves_io_source_back(struct moves_io *m, const struct actor *id)
+{
+	moves_reset_source(&m->gains, id);
 }
 
 void
@@ -461,4 +484,5 @@ moves_io_stats(struct moves_io *m, void (*fn)(const char *name, double value, vo
 	fn("moves_keys_sent", (double)atomic_load(&m->keys_out), arg);
 	fn("moves_bytes_sent", (double)atomic_load(&m->bytes_out), arg);
 	fn("moves_batches_failed", (double)atomic_load(&m->batches_failed), arg);
+	fn("moves_entries_skipped", (double)atomic_load(&m->skipped), arg);
 }

@@ -54,6 +54,10 @@ bool moves_io_served_done(const struct moves_io *m);
 /* Percent done of the gains (served: of the served pairs). */
 unsigned moves_io_percent(const struct moves_io *m, bool served);
 
+/* Peer id restarted, or was judged up again: what it finished serving is
+ * asked for again from the last cursor (moves_reset_source). */
+void moves_io_source_back(struct moves_io *m, const struct actor *id);
+
 /* MOVE_REQ, MOVE_DATA from the peer listening at from. */
 void moves_io_on_msg(struct moves_io *m, const struct msg *msg, const char *from);
 

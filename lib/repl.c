@@ -485,6 +485,8 @@ forward_pending(struct rop *op)
 	if ((obj = coord_store_object(&op->co, &len)) == NULL || len == 0)
 		return;
 	op->pending_sent = true;
+	if (!cluster_has_pending(r->c))
+		return;
 	n = cluster_pending(r->c, token_of_key(op->co.key, op->co.klen), to, RING_MAX_REPLICAS);
 	for (uint32_t i = 0; i < n; i++) {
 		struct msg m;
@@ -702,6 +704,8 @@ serve_write(struct repl *r, const struct msg *m, const char *from)
 
 	if (r->closing)
 		err = DKV_ECLOSED; /* the workers are going away (dkv_close) */
+	else if (cluster_self_left(r->c))
+		err = DKV_EUNAVAILABLE; /* decommissioned: a write kept here is lost */
 	else if (m->type == WMSG_APPLY && m->op.dlen > r->db->s.max_value_bytes)
 		err = DKV_ETOOBIG;
 	else if (!write_inline(r) && r->peer_jobs >= r->db->s.max_pending)

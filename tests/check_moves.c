@@ -885,14 +885,94 @@ START_TEST(test_timed_out_requests_leave_room_for_others)
 	struct move_req req[MOVES_INFLIGHT + 1];
 
 	moves_init(&mv);
+	/* two sources, so that the cap per source does not bind first */
 	for (uint32_t i = 0; i <= MOVES_INFLIGHT; i++)
-		set_move(&p[i], 10 * i, 10 * i + 10, "a", NULL);
+		set_move(&p[i], 10 * i, 10 * i + 10, i % 2 ? "b" : "a", NULL);
 	moves_set(&mv, p, MOVES_INFLIGHT + 1);
 	ck_assert_uint_eq(moves_due(&mv, 0, is_up, NULL, req, MOVES_INFLIGHT + 1), MOVES_INFLIGHT);
 	ck_assert_uint_eq(moves_due(&mv, 1, is_up, NULL, req, MOVES_INFLIGHT + 1), 0);
 	/* all timed out: still at most MOVES_INFLIGHT at once */
 	ck_assert_uint_eq(moves_due(&mv, MOVES_RESEND_MS, is_up, NULL, req, MOVES_INFLIGHT + 1),
 	                  MOVES_INFLIGHT);
+	moves_free(&mv);
+}
+END_TEST
+
+/* One source gets at most MOVES_PER_SOURCE requests at once: its answers
+ * must fit its link's send queue. */
+START_TEST(test_one_source_gets_at_most_its_share)
+{
+	struct moves mv;
+	struct move *p = new_plan(MOVES_INFLIGHT);
+	struct move_req req[MOVES_INFLIGHT];
+
+	moves_init(&mv);
+	for (uint32_t i = 0; i < MOVES_INFLIGHT; i++)
+		set_move(&p[i], 10 * i, 10 * i + 10, "a", NULL);
+	moves_set(&mv, p, MOVES_INFLIGHT);
+	ck_assert_uint_eq(moves_due(&mv, 0, is_up, NULL, req, MOVES_INFLIGHT), MOVES_PER_SOURCE);
+	ck_assert_uint_eq(moves_due(&mv, 1, is_up, NULL, req, MOVES_INFLIGHT), 0);
+	ck_assert_ptr_nonnull(moves_source_of(&mv, req[0].sid));
+	ck_assert(actor_eq(moves_source_of(&mv, req[0].sid), &mv.m[0].src[0].id));
+	ck_assert_ptr_null(moves_source_of(&mv, req[0].sid + 1000));
+	/* one answer frees one slot for that source */
+	ck_assert_int_eq(moves_applied(&mv, req[0].sid, true, tok(0), NULL, 0), DKV_OK);
+	ck_assert_uint_eq(moves_due(&mv, 2, is_up, NULL, req, MOVES_INFLIGHT), 1);
+	moves_free(&mv);
+}
+END_TEST
+
+/* With write_w set, a range needs nsrc + 1 - w sources done before the
+ * others' being down lets it finish: a write acknowledged at w is on one
+ * of them. */
+START_TEST(test_settle_covers_the_write_level)
+{
+	struct moves mv;
+	struct move *p = new_plan(1);
+	struct move_req req[4];
+	struct down d = {2, {"b", "c"}, 0};
+
+	moves_init(&mv);
+	mv.write_w = 2;
+	set_move(&p[0], 10, 20, "a", "b", "c", NULL);
+	moves_set(&mv, p, 1);
+	ck_assert_uint_eq(moves_due(&mv, 0, is_up, NULL, req, 4), 3);
+	ck_assert_int_eq(moves_applied(&mv, req[0].sid, true, tok(0), NULL, 0), DKV_OK);
+	/* a done, b and c down: one of three is not enough at w = 2 */
+	ck_assert(!moves_settle(&mv, is_up, &d));
+	/* b done too: two of three, c down */
+	ck_assert_int_eq(moves_applied(&mv, req[1].sid, true, tok(0), NULL, 0), DKV_OK);
+	d.n = 1;
+	d.ids[0] = "c";
+	ck_assert(moves_settle(&mv, is_up, &d));
+	moves_free(&mv);
+}
+END_TEST
+
+/* A source that restarted is asked again from its last cursor, and the
+ * range stays done meanwhile. */
+START_TEST(test_a_source_back_is_asked_again_from_its_cursor)
+{
+	struct moves mv;
+	struct move *p = new_plan(1);
+	struct move_req req[4];
+	struct actor a = mk_actor("a");
+
+	moves_init(&mv);
+	set_move(&p[0], 10, 20, "a", NULL);
+	moves_set(&mv, p, 1);
+	ck_assert_uint_eq(moves_due(&mv, 0, is_up, NULL, req, 4), 1);
+	ck_assert_int_eq(moves_applied(&mv, req[0].sid, false, tok(15), (const uint8_t *)"k15", 3),
+	                 DKV_OK);
+	ck_assert_uint_eq(moves_due(&mv, 1, is_up, NULL, req, 4), 1);
+	ck_assert_int_eq(moves_applied(&mv, req[0].sid, true, tok(0), NULL, 0), DKV_OK);
+	ck_assert(moves_settle(&mv, is_up, NULL));
+	ck_assert_uint_eq(moves_due(&mv, 2, is_up, NULL, req, 4), 0);
+	moves_reset_source(&mv, &a);
+	ck_assert(moves_settle(&mv, is_up, NULL)); /* still done */
+	ck_assert_uint_eq(moves_due(&mv, 3, is_up, NULL, req, 4), 1);
+	ck_assert(req[0].has_cursor && tok_eq(req[0].cur_t, tok(15)));
+	ck_assert_mem_eq(req[0].cur_key, "k15", 3);
 	moves_free(&mv);
 }
 END_TEST
@@ -1303,6 +1383,9 @@ main(void)
 	tcase_add_test(plan, test_a_leaver_serves_each_range_to_each_gainer);
 	tcase_add_test(plan, test_two_leavers_give_a_range_two_gainers);
 	tcase_add_test(state, test_due_keeps_at_most_inflight_requests);
+	tcase_add_test(state, test_one_source_gets_at_most_its_share);
+	tcase_add_test(state, test_settle_covers_the_write_level);
+	tcase_add_test(state, test_a_source_back_is_asked_again_from_its_cursor);
 	tcase_add_test(state, test_due_skips_sources_that_are_down);
 	tcase_add_test(state, test_an_unanswered_request_goes_again_after_the_resend_delay);
 	tcase_add_test(state, test_timed_out_requests_leave_room_for_others);

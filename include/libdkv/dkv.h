@@ -131,7 +131,8 @@ void dkv_close(dkv_t *db);
  * meanwhile. The handle stays open until dkv_close, and the data_dir cannot
  * be opened again. DKV_EUNAVAILABLE on a peer alone, or when fewer storage
  * peers than the replication would stay; DKV_EBUSY while this peer is
- * still joining; DKV_ECLOSED when the handle is closed first. */
+ * still joining; DKV_EINVAL on a client peer; DKV_ECLOSED when the handle
+ * is closed first. */
 int dkv_decommission(dkv_t *db);
 
 /* The same for another storage peer (peer_id; NULL or this peer's id: this

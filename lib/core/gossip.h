@@ -53,6 +53,7 @@ struct member {
 	uint64_t down_since_ms; /* when we last judged it down (or met it) */
 	uint64_t met_ms;        /* when we learned of it */
 	bool reported_up;       /* the shell's: what it last logged */
+	uint64_t reported_generation; /* the shell's: the generation it last saw */
 };
 
 /* A client peer (no data) that is gone this long is forgotten; one that

@@ -273,6 +273,24 @@ moves_set(struct moves *mv, struct move *plan, uint32_t n)
 	mv->epoch++;
 }
 
+static bool
+waiting(const struct move_src *s, uint64_t now_ms)
+{
+	return s->state == MOVE_WAIT && now_ms < s->sent_ms + MOVES_RESEND_MS;
+}
+
+/* Requests in flight to source id. */
+static uint32_t
+waiting_at(const struct moves *mv, const struct actor *id, uint64_t now_ms)
+{
+	uint32_t n = 0;
+
+	for (uint32_t i = 0; i < mv->n; i++)
+		for (uint32_t j = 0; j < mv->m[i].nsrc; j++)
+			n += waiting(&mv->m[i].src[j], now_ms) && actor_eq(&mv->m[i].src[j].id, id);
+	return n;
+}
+
 uint32_t
 moves_due(struct moves *mv, uint64_t now_ms, bool (*up)(const struct actor *id, void *arg),
           void *arg, struct move_req *out, uint32_t max)
@@ -281,8 +299,7 @@ moves_due(struct moves *mv, uint64_t now_ms, bool (*up)(const struct actor *id, 
 
 	for (uint32_t i = 0; i < mv->n; i++)
 		for (uint32_t j = 0; j < mv->m[i].nsrc; j++)
-			inflight += mv->m[i].src[j].state == MOVE_WAIT &&
-			            now_ms < mv->m[i].src[j].sent_ms + MOVES_RESEND_MS;
+			inflight += waiting(&mv->m[i].src[j], now_ms);
 	for (uint32_t i = 0; i < mv->n && k < max && inflight < MOVES_INFLIGHT; i++) {
 		struct move *m = &mv->m[i];
 
@@ -292,9 +309,8 @@ moves_due(struct moves *mv, uint64_t now_ms, bool (*up)(const struct actor *id, 
 			struct move_src *s = &m->src[j];
 			struct move_req *r = &out[k];
 
-			if (s->state == MOVE_DONE ||
-			    (s->state == MOVE_WAIT && now_ms < s->sent_ms + MOVES_RESEND_MS) ||
-			    !up(&s->id, arg))
+			if (s->state == MOVE_DONE || waiting(s, now_ms) ||
+			    waiting_at(mv, &s->id, now_ms) >= MOVES_PER_SOURCE || !up(&s->id, arg))
 				continue;
 			s->state = MOVE_WAIT;
 			s->sid = mv->next_sid++;
@@ -364,6 +380,25 @@ moves_find(const struct moves *mv, uint64_t sid, struct token *lo, struct token 
 	return false;
 }
 
+const struct actor *
+moves_source_of(const struct moves *mv, uint64_t sid)
+{
+	for (uint32_t i = 0; i < mv->n; i++)
+		for (uint32_t j = 0; j < mv->m[i].nsrc; j++)
+			if (mv->m[i].src[j].state == MOVE_WAIT && mv->m[i].src[j].sid == sid)
+				return &mv->m[i].src[j].id;
+	return NULL;
+}
+
+void
+moves_reset_source(struct moves *mv, const struct actor *id)
+{
+	for (uint32_t i = 0; i < mv->n; i++)
+		for (uint32_t j = 0; j < mv->m[i].nsrc; j++)
+			if (mv->m[i].src[j].state == MOVE_DONE && actor_eq(&mv->m[i].src[j].id, id))
+				mv->m[i].src[j].state = MOVE_IDLE; /* from its last cursor */
+}
+
 void
 moves_refused(struct moves *mv, uint64_t sid, uint64_t now_ms)
 {
@@ -384,11 +419,17 @@ moves_settle(struct moves *mv, bool (*up)(const struct actor *id, void *arg), vo
 
 		if (m->done)
 			continue;
+		uint32_t need = 1;
+
 		for (uint32_t j = 0; j < m->nsrc; j++) {
 			done += m->src[j].state == MOVE_DONE;
 			gone += m->src[j].state != MOVE_DONE && !up(&m->src[j].id, arg);
 		}
-		m->done = done > 0 && done + gone == m->nsrc;
+		/* a write acknowledged by w replicas is on one of any
+		 * nsrc + 1 - w of them */
+		if (mv->write_w > 0 && m->nsrc + 1 > mv->write_w)
+			need = m->nsrc + 1 - mv->write_w;
+		m->done = done >= need && done + gone == m->nsrc;
 		all = all && m->done;
 	}
 	return all;

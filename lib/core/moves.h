@@ -24,8 +24,12 @@
  * behind a cursor that has passed it.
  *
  * A gainer's range is done when every source has answered LAST, or when
- * at least one has and the others are down (anti-entropy covers what
- * only those held). A joiner turns NORMAL when all its ranges are done;
+ * enough have that any write acknowledged at the configured level w is
+ * among them (nsrc + 1 - w of them) and the others are down (anti-entropy
+ * covers what only those held). A source that restarts or comes back up
+ * is asked again from its last cursor (moves_reset_source): its answer is
+ * empty at once, and a leaver that restarted and lost its served marks
+ * gets them back that way. A joiner turns NORMAL when all its ranges are done;
  * a leaver turns LEFT when every gainer has pulled all it must from it.
  *
  * This module plans (moves_each, moves_plan_gains, moves_plan_served) and
@@ -43,6 +47,9 @@
 #include "core/vv.h"
 
 #define MOVES_INFLIGHT 16      /* requests in flight at once */
+/* ... and to one source: its answers (up to 256 KiB each) must fit the
+ * link's send queue (4 MiB) beside heartbeats and writes */
+#define MOVES_PER_SOURCE 8
 #define MOVES_RESEND_MS 10000  /* a request unanswered this long goes again */
 
 enum move_src_state { MOVE_IDLE, MOVE_WAIT, MOVE_DONE };
@@ -80,8 +87,9 @@ struct move_req {
 struct moves {
 	struct move *m;
 	uint32_t n;
-	uint64_t next_sid;
-	uint64_t epoch; /* bumped by every moves_set */
+	uint64_t next_sid; /* the shell may start it anywhere (below 2^63) */
+	uint64_t epoch;    /* bumped by every moves_set */
+	uint32_t write_w;  /* the write level sources must cover; 0: one source */
 };
 
 /* Calls fn for each range (lo, hi] of the union of both rings' tokens,
@@ -127,11 +135,17 @@ int moves_applied(struct moves *mv, uint64_t sid, bool last, struct token t, con
                   uint16_t klen);
 /* The range (lo, hi] request sid is about, if it is still awaited. */
 bool moves_find(const struct moves *mv, uint64_t sid, struct token *lo, struct token *hi);
+/* The source request sid went to, if it is still awaited; else NULL. */
+const struct actor *moves_source_of(const struct moves *mv, uint64_t sid);
+/* Source id restarted or came back: what it finished is asked for again
+ * from the last cursor (ranges already done stay done). */
+void moves_reset_source(struct moves *mv, const struct actor *id);
 /* The source refused request sid: it goes again after MOVES_RESEND_MS. */
 void moves_refused(struct moves *mv, uint64_t sid, uint64_t now_ms);
 
-/* Marks a range done as soon as one source is and the others are done
- * or down; true when every range is done. */
+/* Marks a range done once every source is done, or once nsrc + 1 -
+ * write_w of them are (one when write_w is 0) and the rest are down; true
+ * when every range is done. */
 bool moves_settle(struct moves *mv, bool (*up)(const struct actor *id, void *arg), void *arg);
 
 /* For a leaver's served pairs: the pair (gainer, lo, hi) is done. */
