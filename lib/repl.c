@@ -88,6 +88,7 @@ struct rjob {
 	bool has_hint;     /* STORE: keep it as a hint for this peer */
 	struct actor hint;
 	bool syncback;     /* STORE from anti-entropy: send our merge back if it differs */
+	bool nosync;       /* STORE wanting no answer: not fsynced (see serve_write) */
 	uint64_t sent_hash; /* the entry hash of what was sent */
 	char sb_addr[WIRE_ADDR_MAX + 1];
 	int status;
@@ -184,7 +185,10 @@ job_exec(struct rjob *j)
 		if (j->status == DKV_OK)
 			atomic_fetch_add_explicit(&j->r->hints_stored, 1, memory_order_relaxed);
 	} else {
-		j->status = replica_store(&db->replica, j->data, j->klen, t, j->data + j->klen, j->dlen);
+		struct replica rep = db->replica;
+
+		rep.sync_writes = rep.sync_writes && !j->nosync;
+		j->status = replica_store(&rep, j->data, j->klen, t, j->data + j->klen, j->dlen);
 	}
 	pthread_mutex_unlock(lock);
 }
@@ -708,7 +712,7 @@ serve_write(struct repl *r, const struct msg *m, const char *from)
 		err = DKV_EUNAVAILABLE; /* decommissioned: a write kept here is lost */
 	else if (m->type == WMSG_APPLY && m->op.dlen > r->db->s.max_value_bytes)
 		err = DKV_ETOOBIG;
-	else if (!write_inline(r) && r->peer_jobs >= r->db->s.max_pending)
+	else if (!write_inline(r) && to != NULL && r->peer_jobs >= r->db->s.max_pending)
 		err = DKV_EBUSY; /* the workers are max_pending writes behind */
 	if (err == DKV_OK && (j = job_new(r, m->type, m->op.key, m->op.klen, m->op.data,
 	                                  m->op.dlen)) == NULL)
@@ -738,7 +742,16 @@ serve_write(struct repl *r, const struct msg *m, const char *from)
 		}
 		j->has_ctx = true;
 	}
-	if (write_inline(r)) {
+	/* A STORE that wants no answer (anti-entropy's, a pending replica's
+	 * copy of a write) acknowledges nothing to anyone: it is merged at
+	 * once, without fsync, rather than queued for a worker's fsync and
+	 * refused when the workers are behind, which silently lost repairs
+	 * under load. LevelDB has written its log record when this returns,
+	 * so a process crash keeps it; an OS crash may not, and then the
+	 * next anti-entropy pass brings it again from the replicas that hold
+	 * it. */
+	j->nosync = to == NULL;
+	if (write_inline(r) || j->nosync) {
 		job_exec(j);
 		send_answer(r, to, answer, m->op.id, j->status, j->obj, j->obj_len);
 		if (j->syncback && j->status == DKV_OK)
