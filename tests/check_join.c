@@ -120,6 +120,42 @@ check_acked(const struct writer *w, dkv_t *db, dkv_consistency_t l)
 	return n;
 }
 
+/* Peer v, cut off from the others, holds alone every acknowledged key it
+ * replicates (by the ring peer 1 sees), and that is a real share of them:
+ * with 4 peers and n=3 about 3/4, though few keys (under valgrind) vary
+ * widely. */
+static void
+check_owns_share(struct cluster *c, int v, const struct writer *w, unsigned acked,
+                 const char *who)
+{
+	dkv_opts_t *one = opts_at(DKV_ONE);
+	dkv_token_range_t *ring;
+	size_t nr;
+	unsigned mine = 0;
+	char *self = tu_self_id(c->db[v]);
+
+	ck_assert_int_eq(dkv_ring(c->db[1], &ring, &nr), DKV_OK);
+	cut_off(c, v);
+	for (int k = 0; k < w->next; k++) {
+		char key[32], val[32];
+		dkv_result_t *res = NULL;
+		int err;
+
+		key_of(k, key, sizeof(key), val, sizeof(val));
+		if (!w->acked[k] || !ring_replicates(ring, nr, 3, self, key))
+			continue;
+		mine++;
+		err = dkv_get(c->db[v], key, strlen(key), &res, one);
+		ck_assert_msg(err == DKV_OK, "%s lacks %s: %s", who, key, dkv_strerror(err));
+		dkv_result_free(res);
+	}
+	printf("%s replicates %u of the %u acknowledged keys\n", who, mine, acked);
+	ck_assert_uint_ge(mine, acked / 4);
+	free(self);
+	dkv_ring_free(ring, nr);
+	dkv_opts_free(one);
+}
+
 static void
 start_n(struct cluster *c, int i, const char *name)
 {
@@ -165,38 +201,7 @@ START_TEST(test_join_under_load)
 	/* The new peer owns its share: alone, it holds every key it
 	 * replicates. A read at ONE cut off from the others reads its own
 	 * store, and finds exactly the keys whose replicas include it. */
-	{
-		dkv_opts_t *one = opts_at(DKV_ONE);
-		dkv_token_range_t *ring;
-		size_t nr;
-		unsigned mine = 0;
-		char *self = tu_self_id(c.db[3]);
-
-		ck_assert_int_eq(dkv_ring(c.db[1], &ring, &nr), DKV_OK);
-		cut_off(&c, 3);
-		for (int k = 0; k < w.next; k++) {
-			char key[32], val[32];
-			dkv_result_t *res = NULL;
-			int err;
-
-			if (!w.acked[k])
-				continue;
-			key_of(k, key, sizeof(key), val, sizeof(val));
-			if (!ring_replicates(ring, nr, 3, self, key))
-				continue;
-			mine++;
-			err = dkv_get(c.db[3], key, strlen(key), &res, one);
-			ck_assert_msg(err == DKV_OK, "the new peer lacks %s: %s", key, dkv_strerror(err));
-			dkv_result_free(res);
-		}
-		/* with 4 peers and n=3 it replicates about 3/4 of the keys;
-		 * few keys (under valgrind) vary widely: a real share at least */
-		printf("the new peer replicates %u of the %u acknowledged keys\n", mine, acked);
-		ck_assert_uint_ge(mine, acked / 4);
-		free(self);
-		dkv_ring_free(ring, nr);
-		dkv_opts_free(one);
-	}
+	check_owns_share(&c, 3, &w, acked, "the new peer");
 	free(w.acked);
 	stop_cluster(&c);
 }
@@ -252,33 +257,7 @@ START_TEST(test_joiner_restarted_mid_join_finishes)
 	ck_assert(tu_stat(c.db[3], "moves_keys_received") > 0);
 	pause_ms(300);
 	acked = check_acked(&w, c.db[1], DKV_QUORUM);
-	{
-		dkv_opts_t *one = opts_at(DKV_ONE);
-		dkv_token_range_t *ring;
-		size_t nr;
-		unsigned mine = 0;
-		char *self = tu_self_id(c.db[3]);
-
-		ck_assert_int_eq(dkv_ring(c.db[1], &ring, &nr), DKV_OK);
-		cut_off(&c, 3);
-		for (int k = 0; k < w.next; k++) {
-			char key[32], val[32];
-			dkv_result_t *res = NULL;
-
-			key_of(k, key, sizeof(key), val, sizeof(val));
-			if (!w.acked[k] || !ring_replicates(ring, nr, 3, self, key))
-				continue;
-			mine++;
-			ck_assert_int_eq(dkv_get(c.db[3], key, strlen(key), &res, one), DKV_OK);
-			dkv_result_free(res);
-		}
-		printf("the restarted joiner replicates %u of the %u acknowledged keys\n", mine,
-		       acked);
-		ck_assert_uint_ge(mine, acked / 4);
-		free(self);
-		dkv_ring_free(ring, nr);
-		dkv_opts_free(one);
-	}
+	check_owns_share(&c, 3, &w, acked, "the restarted joiner");
 	free(w.acked);
 	stop_cluster(&c);
 }

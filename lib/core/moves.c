@@ -330,13 +330,17 @@ moves_due(struct moves *mv, uint64_t now_ms, bool (*up)(const struct actor *id, 
 	return k;
 }
 
+/* The source awaiting request sid (and its move in *m), or NULL. */
 static struct move_src *
-find_sid(struct moves *mv, uint64_t sid)
+find_sid(const struct moves *mv, uint64_t sid, struct move **m)
 {
 	for (uint32_t i = 0; i < mv->n; i++)
 		for (uint32_t j = 0; j < mv->m[i].nsrc; j++)
-			if (mv->m[i].src[j].state == MOVE_WAIT && mv->m[i].src[j].sid == sid)
+			if (mv->m[i].src[j].state == MOVE_WAIT && mv->m[i].src[j].sid == sid) {
+				if (m != NULL)
+					*m = &mv->m[i];
 				return &mv->m[i].src[j];
+			}
 	return NULL;
 }
 
@@ -344,7 +348,7 @@ int
 moves_applied(struct moves *mv, uint64_t sid, bool last, struct token t, const uint8_t *key,
               uint16_t klen)
 {
-	struct move_src *s = find_sid(mv, sid);
+	struct move_src *s = find_sid(mv, sid, NULL);
 	uint8_t *copy;
 
 	if (s == NULL)
@@ -370,24 +374,21 @@ moves_applied(struct moves *mv, uint64_t sid, bool last, struct token t, const u
 bool
 moves_find(const struct moves *mv, uint64_t sid, struct token *lo, struct token *hi)
 {
-	for (uint32_t i = 0; i < mv->n; i++)
-		for (uint32_t j = 0; j < mv->m[i].nsrc; j++)
-			if (mv->m[i].src[j].state == MOVE_WAIT && mv->m[i].src[j].sid == sid) {
-				*lo = mv->m[i].lo;
-				*hi = mv->m[i].hi;
-				return true;
-			}
-	return false;
+	struct move *m;
+
+	if (find_sid(mv, sid, &m) == NULL)
+		return false;
+	*lo = m->lo;
+	*hi = m->hi;
+	return true;
 }
 
 const struct actor *
 moves_source_of(const struct moves *mv, uint64_t sid)
 {
-	for (uint32_t i = 0; i < mv->n; i++)
-		for (uint32_t j = 0; j < mv->m[i].nsrc; j++)
-			if (mv->m[i].src[j].state == MOVE_WAIT && mv->m[i].src[j].sid == sid)
-				return &mv->m[i].src[j].id;
-	return NULL;
+	const struct move_src *s = find_sid(mv, sid, NULL);
+
+	return s != NULL ? &s->id : NULL;
 }
 
 void
@@ -402,7 +403,7 @@ moves_reset_source(struct moves *mv, const struct actor *id)
 void
 moves_refused(struct moves *mv, uint64_t sid, uint64_t now_ms)
 {
-	struct move_src *s = find_sid(mv, sid);
+	struct move_src *s = find_sid(mv, sid, NULL);
 
 	if (s != NULL)
 		s->sent_ms = now_ms; /* still MOVE_WAIT: due again after the resend delay */
