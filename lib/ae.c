@@ -19,7 +19,10 @@
 #include "ae.h"
 #include "ae_trees.h"
 #include "cluster.h"
+#include "core/keydiff.h"
+#include "core/merkle_walk.h"
 #include "dkv_internal.h"
+#include "keylock.h"
 #include "util/alloc.h"
 #include "util/clock.h"
 
@@ -30,6 +33,8 @@ struct pass {
 	uint32_t next_range, next_rep, running;
 	bool started_all; /* every session of the pass has been started */
 	bool idle;        /* the background pass, between passes */
+	bool *taken;      /* ranges started at next_rep (ntaken of them) */
+	uint32_t ntaken;
 	struct ae_report rep;
 	void (*done)(void *arg, int err, const struct ae_report *r);
 	void *arg;
@@ -41,18 +46,34 @@ struct pass {
 
 TAILQ_HEAD(pass_queue, pass);
 
-/* One exchange, on either side: the initiator's session, or the partner's
- * leaves still to send as AE_KEYS. */
+/* A range of a session, named by its bounds: each side finds its own tree
+ * by them, message after message (the ranges may change meanwhile). */
+struct srange {
+	struct token lo, hi;
+	bool known; /* the partner: this peer holds the range */
+};
+
+struct entries;
+
+/* One exchange, on either side: the initiator's, or the partner's. */
 struct session {
 	RB_ENTRY(session) node;
 	uint64_t sid;
 	struct actor partner;
+	bool initiator;
 	char addr[WIRE_ADDR_MAX + 1];
-	struct token lo, hi;
-	bool initiator, differed;
 	struct pass *pass; /* initiator */
 	uint64_t last_ms;
-	uint32_t *leaves, nleaves, next_leaf; /* AE_KEYS to send */
+	struct srange *r;
+	uint32_t nr;
+	uint32_t ndiffering, nunknown; /* ranges whose roots differed; that
+	                                * the partner could not compare */
+	struct mwalk walk;
+	bool keys;          /* at the leaves: entries of walk's nodes go */
+	uint32_t next_leaf; /* the first of walk's leaves not yet covered */
+	uint32_t leaf_cap;  /* partner: leaves in the next AE_KEYS */
+	uint64_t objs_sent; /* partner: objects sent, for AE_DONE */
+	struct entries *batch; /* partner: the last AE_KEYS's, by tag */
 };
 
 static int
@@ -60,6 +81,8 @@ session_cmp(const struct session *a, const struct session *b)
 {
 	if (a->sid != b->sid)
 		return a->sid < b->sid ? -1 : 1;
+	if (a->initiator != b->initiator)
+		return a->initiator ? -1 : 1;
 	return actor_cmp(&a->partner, &b->partner);
 }
 
@@ -87,6 +110,7 @@ struct ae {
 	uint64_t epoch, next_sid, next_bg_ms;
 	struct session_tree sessions;
 	uint32_t initiated; /* sessions this peer started, running */
+	uint32_t partnered; /* sessions other peers started, here */
 	struct pass bg;
 	struct pass_queue repairs;
 	struct remote_list remotes;
@@ -125,49 +149,95 @@ send_done(struct ae *a, const char *addr, uint64_t sid, int status, const struct
 	send_msg(a, addr, &m);
 }
 
-/* Sends this peer's object for key to addr, to merge (no answer), unless
- * its entry hash is `unless` (what addr holds already); with syncback
- * addr sends back its merge if that differs. True when sent. */
-static bool
-send_object(struct ae *a, const char *addr, const uint8_t *key, size_t klen, uint64_t unless,
-            bool syncback)
+/* Objects on their way to one peer, sent AE_OBJS_BYTES at a time. */
+struct objs {
+	struct ae *a;
+	const char *addr;
+	uint64_t sid;
+	uint8_t *buf;
+	size_t len, cap;
+	uint32_t n;
+	bool nomem;
+};
+
+static void
+objs_flush(struct objs *b)
 {
 	struct msg m;
-	void *raw;
-	size_t len;
-	bool sent = false;
 
-	if (replica_read_raw(&a->db->replica, key, klen, token_of_key(key, klen), &raw, &len) !=
-	    DKV_OK)
-		return false;
-	if (unless == 0 || merkle_entry_hash(key, klen, raw, len).a != unless) {
-		memset(&m, 0, sizeof(m));
-		m.type = WMSG_STORE;
-		m.op.flags = WOP_NOACK | (syncback ? WOP_SYNCBACK : 0);
-		m.op.key = key;
-		m.op.klen = (uint32_t)klen;
-		m.op.data = raw;
-		m.op.dlen = (uint32_t)len;
-		send_msg(a, addr, &m);
-		atomic_fetch_add_explicit(&a->repaired, 1, memory_order_relaxed);
-		sent = true;
-	}
-	store_free_value(a->db->store, raw);
-	return sent;
+	if (b->n == 0)
+		return;
+	memset(&m, 0, sizeof(m));
+	m.type = WMSG_AE_OBJS;
+	m.ae.sid = b->sid;
+	m.ae.nkeys = b->n;
+	m.ae.keys = b->buf;
+	m.ae.keys_len = b->len;
+	send_msg(b->a, b->addr, &m);
+	b->len = 0;
+	b->n = 0;
 }
 
-void
-ae_syncback(struct ae *a, const char *addr, const uint8_t *key, size_t klen, uint64_t theirs)
+/* Adds this peer's object for key, with entry flags, unless its entry
+ * hash is `unless` (what the other side holds already). True when added. */
+static bool
+objs_add(struct objs *b, const uint8_t *key, size_t klen, uint8_t flags, uint64_t unless)
 {
-	if (a != NULL && !a->closing && a->has_trees)
-		send_object(a, addr, key, klen, theirs, false);
+	struct wire_ae_entry e;
+	void *raw;
+	size_t len, need;
+	bool added = false;
+
+	if (replica_read_raw(&b->a->db->replica, key, klen, token_of_key(key, klen), &raw, &len) !=
+	    DKV_OK)
+		return false;
+	if (unless != 0 && merkle_entry_hash(key, klen, raw, len).a == unless)
+		goto out;
+	memset(&e, 0, sizeof(e));
+	e.key = key;
+	e.klen = (uint32_t)klen;
+	e.flags = flags;
+	e.obj = raw;
+	e.olen = (uint32_t)len;
+	need = wire_ae_entry_size(WMSG_AE_OBJS, &e);
+	if (b->n > 0 && b->len + need > AE_OBJS_BYTES)
+		objs_flush(b);
+	if (b->len + need > b->cap) {
+		size_t cap = b->cap ? b->cap : 4096;
+		uint8_t *nb;
+
+		while (cap < b->len + need)
+			cap *= 2;
+		if ((nb = mem_realloc(b->buf, cap)) == NULL) {
+			b->nomem = true;
+			goto out;
+		}
+		b->buf = nb;
+		b->cap = cap;
+	}
+	wire_ae_put_entry(WMSG_AE_OBJS, b->buf, &b->len, &e);
+	b->n++;
+	atomic_fetch_add_explicit(&b->a->repaired, 1, memory_order_relaxed);
+	added = true;
+out:
+	store_free_value(b->a->db->store, raw);
+	return added;
+}
+
+static void
+objs_end(struct objs *b)
+{
+	objs_flush(b);
+	mem_free(b->buf);
+	b->buf = NULL;
 }
 
 /* --- entries of a set of leaves ---------------------------------------- */
 
 struct entry {
-	const uint8_t *key; /* into keys (ours) or the message (theirs) */
-	uint16_t klen;
+	const uint8_t *key; /* into keys (ours; NULL for theirs) */
+	uint32_t klen;
+	uint32_t tag; /* merkle_key_tag, salted by the session */
 	uint64_t hash;
 	uint64_t sum; /* of the object's version vector: more is likely newer */
 };
@@ -178,6 +248,7 @@ struct entries {
 	uint8_t *keys; /* our keys, one after another */
 	size_t klen, kcap;
 	size_t key_bytes; /* what they take in an AE_KEYS */
+	uint32_t salt;    /* for the tags */
 	bool nomem;
 };
 
@@ -215,27 +286,13 @@ entries_grow(struct entries *es, size_t klen)
 	return true;
 }
 
-/* The sum of an encoded object's version vector (0 if it does not
- * decode): a version that dominates another has a larger sum. */
-static uint64_t
-vv_sum_of(const void *obj, size_t olen)
-{
-	struct object o;
-	uint64_t sum = 0;
-
-	if (object_decode(&o, obj, olen) != DKV_OK)
-		return 0;
-	for (uint32_t i = 0; i < o.vv.n; i++)
-		sum += vv_entries_const(&o.vv)[i].counter;
-	object_free(&o);
-	return sum;
-}
-
 static int
 collect_entry(struct token t, const uint8_t *key, size_t klen, const void *obj, size_t olen,
               void *arg)
 {
 	struct entries *es = arg;
+	struct wire_ae_entry we;
+	struct entry *e;
 
 	(void)t;
 	if (klen > WIRE_MAX_KEY)
@@ -245,14 +302,18 @@ collect_entry(struct token t, const uint8_t *key, size_t klen, const void *obj, 
 		return 1;
 	}
 	memcpy(es->keys + es->klen, key, klen);
+	e = &es->e[es->n++];
 	/* the key's place, as an offset until the array stops moving */
-	es->e[es->n].key = (const uint8_t *)(uintptr_t)es->klen;
-	es->e[es->n].klen = (uint16_t)klen;
-	es->e[es->n].hash = merkle_entry_hash(key, klen, obj, olen).a;
-	es->e[es->n].sum = vv_sum_of(obj, olen);
-	es->n++;
+	e->key = (const uint8_t *)(uintptr_t)es->klen;
+	e->klen = (uint32_t)klen;
+	e->tag = merkle_key_tag(key, klen, es->salt);
+	e->hash = merkle_entry_hash(key, klen, obj, olen).a;
+	e->sum = object_vv_sum(obj, olen);
 	es->klen += klen;
-	es->key_bytes += WIRE_AE_KEY_MAX(klen);
+	memset(&we, 0, sizeof(we));
+	we.klen = e->klen;
+	we.sum = e->sum;
+	es->key_bytes += wire_ae_entry_size(WMSG_AE_KEYS, &we);
 	return 0;
 }
 
@@ -282,24 +343,54 @@ static int
 entry_cmp(const void *x, const void *y)
 {
 	const struct entry *a = x, *b = y;
-	size_t n = a->klen < b->klen ? a->klen : b->klen;
-	int c = memcmp(a->key, b->key, n);
 
-	if (c != 0)
-		return c;
-	return a->klen < b->klen ? -1 : a->klen > b->klen;
+	return a->tag < b->tag ? -1 : a->tag > b->tag;
 }
+
 
 /* --- sessions ----------------------------------------------------------- */
 
 static struct session *
-find_session(struct ae *a, uint64_t sid, const struct actor *partner)
+find_session(struct ae *a, uint64_t sid, const struct actor *partner, bool initiator)
 {
 	struct session key;
 
 	key.sid = sid;
 	key.partner = *partner;
+	key.initiator = initiator;
 	return RB_FIND(session_tree, &a->sessions, &key);
+}
+
+/* This peer's range j of session s, its tree built; NULL if it has none. */
+static struct ae_range *
+session_range(struct ae *a, const struct session *s, uint32_t j)
+{
+	int i;
+
+	if (!s->r[j].known)
+		return NULL;
+	i = ae_trees_find(&a->trees, s->r[j].lo, s->r[j].hi);
+
+	if (i < 0 || !a->trees.r[i].built)
+		return NULL;
+	return &a->trees.r[i];
+}
+
+struct hash_arg {
+	struct ae *a;
+	const struct session *s;
+};
+
+static bool
+own_hash(void *arg, uint32_t tree, unsigned level, uint32_t index, uint64_t *hash)
+{
+	struct hash_arg *h = arg;
+	struct ae_range *r = tree < h->s->nr ? session_range(h->a, h->s, tree) : NULL;
+
+	if (r == NULL || !merkle_node_valid(&r->tree, level, index))
+		return false;
+	*hash = merkle_node(&r->tree, level, index).a;
+	return true;
 }
 
 static void
@@ -309,12 +400,25 @@ session_free(struct ae *a, struct session *s)
 	if (s->initiator) {
 		a->initiated--;
 		atomic_fetch_sub_explicit(&a->running, 1, memory_order_relaxed);
+	} else {
+		a->partnered--;
 	}
-	mem_free(s->leaves);
+	mwalk_free(&s->walk);
+	if (s->batch != NULL)
+		entries_free(s->batch);
+	mem_free(s->batch);
+	mem_free(s->r);
 	mem_free(s);
 }
 
 static void pass_check(struct ae *a, struct pass *p);
+
+static void
+count_failed(struct ae *a, struct pass *p, uint64_t n)
+{
+	p->rep.failed += n;
+	atomic_fetch_add_explicit(&a->failed, n, memory_order_relaxed);
+}
 
 /* The initiator's session is over: ok (compared, maybe repaired) or not. */
 static void
@@ -323,15 +427,15 @@ session_end(struct ae *a, struct session *s, bool ok)
 	struct pass *p = s->pass;
 
 	if (ok) {
-		p->rep.ranges++;
-		atomic_fetch_add_explicit(&a->ranges, 1, memory_order_relaxed);
-		if (s->differed) {
-			p->rep.ranges_differing++;
-			atomic_fetch_add_explicit(&a->differing, 1, memory_order_relaxed);
-		}
+		uint64_t done = s->nr - s->nunknown;
+
+		p->rep.ranges += done;
+		p->rep.ranges_differing += s->ndiffering;
+		atomic_fetch_add_explicit(&a->ranges, done, memory_order_relaxed);
+		atomic_fetch_add_explicit(&a->differing, s->ndiffering, memory_order_relaxed);
+		count_failed(a, p, s->nunknown);
 	} else {
-		p->rep.failed++;
-		atomic_fetch_add_explicit(&a->failed, 1, memory_order_relaxed);
+		count_failed(a, p, s->nr);
 	}
 	p->running--;
 	session_free(a, s);
@@ -339,103 +443,155 @@ session_end(struct ae *a, struct session *s, bool ok)
 	schedule(a);
 }
 
-/* Sends the next AE_KEYS batch of s's leaves (range i). */
+/* Ends s, which went wrong, and tells the other side. */
 static void
-send_keys(struct ae *a, struct session *s, const struct ae_range *r)
+session_abort(struct ae *a, struct session *s, int status)
 {
-	struct entries es;
-	uint32_t first = s->next_leaf, nl = 0;
-	uint8_t *nodes = NULL, *keys = NULL;
-	size_t off = 0;
+	send_done(a, s->addr, s->sid, status, NULL);
+	if (s->initiator)
+		session_end(a, s, false);
+	else
+		session_free(a, s);
+}
+
+/* The initiator sends its hashes of the frontier. */
+static void
+send_tree(struct ae *a, struct session *s)
+{
+	struct hash_arg h = {a, s};
+	uint32_t n = mwalk_nsend(&s->walk);
+	uint64_t *hashes = mem_reallocarray(NULL, n ? n : 1, sizeof(*hashes));
+	uint64_t *ids = NULL;
 	struct msg m;
 
+	if (s->walk.level == 0 && (ids = mem_reallocarray(NULL, s->nr, sizeof(*ids))) == NULL) {
+		mem_free(hashes);
+		session_abort(a, s, DKV_ENOMEM);
+		return;
+	}
+	if (hashes == NULL || mwalk_hashes(&s->walk, own_hash, &h, hashes) != DKV_OK) {
+		/* out of memory, or a range went away: the next pass tries again */
+		mem_free(hashes);
+		mem_free(ids);
+		session_abort(a, s, DKV_ENOTFOUND);
+		return;
+	}
+	for (uint32_t j = 0; ids != NULL && j < s->nr; j++)
+		ids[j] = merkle_range_id(s->r[j].lo, s->r[j].hi);
+	memset(&m, 0, sizeof(m));
+	m.type = WMSG_AE_TREE;
+	m.ae.sid = s->sid;
+	m.ae.depth = (uint8_t)s->walk.depth;
+	m.ae.level = (uint8_t)s->walk.level;
+	m.ae.n = n;
+	m.ae.hashes = hashes;
+	m.ae.ids = ids;
+	send_msg(a, s->addr, &m);
+	mem_free(hashes);
+	mem_free(ids);
+}
+
+/* The partner sends its entries in the next differing leaves. */
+static void
+send_keys(struct ae *a, struct session *s)
+{
+	struct entries *bp = s->batch, es;
+	uint32_t nl = 0;
+	uint8_t *keys = NULL;
+	size_t off = 0;
+	struct msg m;
+	int err = DKV_OK;
+
+	if (bp != NULL)
+		entries_free(bp);
+	else if ((bp = s->batch = mem_calloc(1, sizeof(*bp))) == NULL) {
+		session_abort(a, s, DKV_ENOMEM);
+		return;
+	}
 	memset(&es, 0, sizeof(es));
-	while (s->next_leaf < s->nleaves &&
+	es.salt = (uint32_t)s->sid;
+	while (s->next_leaf < s->walk.n &&
 	       (nl == 0 || (es.n < AE_BATCH_KEYS && es.key_bytes < AE_BATCH_BYTES &&
-	                    nl < AE_BATCH_LEAVES))) {
-		if (leaf_entries(a, r, s->leaves[s->next_leaf], &es) != DKV_OK)
+	                    nl < s->leaf_cap))) {
+		const struct mwalk_node *leaf = &s->walk.nodes[s->next_leaf];
+		struct ae_range *r = session_range(a, s, leaf->tree);
+
+		if (r == NULL) {
+			err = DKV_ENOTFOUND; /* the range went away */
+			break;
+		}
+		if ((err = leaf_entries(a, r, leaf->index, &es)) != DKV_OK)
 			break;
 		s->next_leaf++;
 		nl++;
 	}
 	entries_fix(&es);
-	nodes = mem_alloc((size_t)(nl ? nl : 1) * WIRE_AE_NODE);
-	keys = mem_alloc(es.key_bytes ? es.key_bytes : 1);
-	if (nodes == NULL || keys == NULL || es.nomem || nl == 0) {
-		/* cannot go on: the next pass tries again */
-		s->next_leaf = s->nleaves;
-		goto out;
+	if (err == DKV_OK && (keys = mem_alloc(es.key_bytes ? es.key_bytes : 1)) == NULL)
+		err = DKV_ENOMEM;
+	if (err != DKV_OK) {
+		entries_free(&es);
+		session_abort(a, s, err); /* the next pass tries again */
+		return;
 	}
-	for (uint32_t i = 0; i < nl; i++)
-		wire_ae_put_node(nodes, i, s->leaves[first + i], 0);
-	for (size_t i = 0; i < es.n; i++)
-		wire_ae_put_key(keys, &off, es.e[i].key, es.e[i].klen, true, es.e[i].hash, es.e[i].sum);
+	for (size_t i = 0; i < es.n; i++) {
+		struct wire_ae_entry e;
+
+		memset(&e, 0, sizeof(e));
+		e.tag = es.e[i].tag;
+		e.hash = es.e[i].hash;
+		e.sum = es.e[i].sum;
+		wire_ae_put_entry(WMSG_AE_KEYS, keys, &off, &e);
+	}
 	memset(&m, 0, sizeof(m));
 	m.type = WMSG_AE_KEYS;
 	m.ae.sid = s->sid;
-	m.ae.lo = s->lo;
-	m.ae.hi = s->hi;
-	m.ae.depth = (uint8_t)a->trees.depth;
-	m.ae.level = (uint8_t)a->trees.depth;
-	m.ae.flags = s->next_leaf >= s->nleaves ? WIRE_AE_LAST : 0;
+	m.ae.flags = s->next_leaf >= s->walk.n ? WIRE_AE_LAST : 0;
 	m.ae.n = nl;
-	m.ae.nodes = nodes;
 	m.ae.nkeys = (uint32_t)es.n;
 	m.ae.keys = keys;
 	m.ae.keys_len = off;
 	send_msg(a, s->addr, &m);
-out:
-	mem_free(nodes);
 	mem_free(keys);
-	entries_free(&es);
+	/* kept, by tag, to find the keys the initiator will want */
+	if (es.n > 1)
+		qsort(es.e, es.n, sizeof(*es.e), entry_cmp);
+	*bp = es;
 }
 
-/* Sends the hashes of nodes idx[0..n) at level (ours) in an AE_TREE. */
+/* Starts a session of pass p with peer (at addr) on the ranges idx[0..n). */
 static void
-send_tree(struct ae *a, const char *addr, uint64_t sid, const struct ae_range *r, unsigned level,
-          const uint32_t *idx, uint32_t n)
+session_start(struct ae *a, struct pass *p, const uint32_t *idx, uint32_t n,
+              const struct actor *peer, const char *addr)
 {
-	uint8_t *nodes = mem_alloc((size_t)(n ? n : 1) * WIRE_AE_NODE);
-	struct msg m;
+	struct session *s = mem_calloc(1, sizeof(*s));
+	uint32_t nr = 0;
 
-	if (nodes == NULL)
-		return;
-	for (uint32_t i = 0; i < n; i++)
-		wire_ae_put_node(nodes, i, idx[i], merkle_node(&r->tree, level, idx[i]).a);
-	memset(&m, 0, sizeof(m));
-	m.type = WMSG_AE_TREE;
-	m.ae.sid = sid;
-	m.ae.lo = r->lo;
-	m.ae.hi = r->hi;
-	m.ae.depth = (uint8_t)a->trees.depth;
-	m.ae.level = (uint8_t)level;
-	m.ae.n = n;
-	m.ae.nodes = nodes;
-	send_msg(a, addr, &m);
-	mem_free(nodes);
-}
-
-/* Starts a session on range i with peer reps[k] for pass p. */
-static bool
-session_start(struct ae *a, struct pass *p, uint32_t i, const struct actor *peer)
-{
-	struct ae_range *r = &a->trees.r[i];
-	struct session *s;
-	uint32_t root = 0;
-
-	if (ae_trees_ensure(&a->trees, i) != DKV_OK)
-		return false;
-	atomic_store_explicit(&a->built, a->trees.built_total, memory_order_relaxed);
-	if ((s = mem_calloc(1, sizeof(*s))) == NULL)
-		return false;
-	if (!cluster_peer_addr(a->c, peer, s->addr)) {
+	if (s == NULL || (s->r = mem_reallocarray(NULL, n, sizeof(*s->r))) == NULL) {
 		mem_free(s);
-		return false;
+		count_failed(a, p, n);
+		return;
 	}
+	for (uint32_t k = 0; k < n; k++) {
+		if (ae_trees_ensure(&a->trees, idx[k]) != DKV_OK) {
+			count_failed(a, p, 1);
+			continue;
+		}
+		s->r[nr].lo = a->trees.r[idx[k]].lo;
+		s->r[nr].hi = a->trees.r[idx[k]].hi;
+		s->r[nr].known = true;
+		nr++;
+	}
+	atomic_store_explicit(&a->built, a->trees.built_total, memory_order_relaxed);
+	if (nr == 0 || mwalk_start(&s->walk, a->trees.depth, nr) != DKV_OK) {
+		count_failed(a, p, nr);
+		mem_free(s->r);
+		mem_free(s);
+		return;
+	}
+	s->nr = nr;
 	s->sid = a->next_sid++;
 	s->partner = *peer;
-	s->lo = r->lo;
-	s->hi = r->hi;
+	strlcpy(s->addr, addr, sizeof(s->addr));
 	s->initiator = true;
 	s->pass = p;
 	s->last_ms = clock_mono_ms();
@@ -443,8 +599,7 @@ session_start(struct ae *a, struct pass *p, uint32_t i, const struct actor *peer
 	a->initiated++;
 	p->running++;
 	atomic_fetch_add_explicit(&a->running, 1, memory_order_relaxed);
-	send_tree(a, s->addr, s->sid, r, 0, &root, 1);
-	return true;
+	send_tree(a, s);
 }
 
 /* --- passes ------------------------------------------------------------- */
@@ -455,57 +610,93 @@ pass_reset(struct pass *p)
 	p->next_range = 0;
 	p->next_rep = 0;
 	p->started_all = false;
+	if (p->taken != NULL)
+		memset(p->taken, 0, p->ntaken * sizeof(*p->taken));
+}
+
+/* How many ranges one session takes: the frontier must stay within
+ * MWALK_MAX_NODES at the leaves. */
+static uint32_t
+session_ranges(const struct ae *a)
+{
+	uint32_t fit = MWALK_MAX_NODES >> a->trees.depth;
+
+	return fit < AE_SESSION_RANGES ? (fit ? fit : 1) : AE_SESSION_RANGES;
 }
 
 /* Starts sessions for p while there is room; false when it has none
  * left to start. It goes replica by replica: every range with its first
  * other replica, then every range with its second..., so the sessions of
  * one range do not run at once and a later one finds what an earlier one
- * already repaired in agreement. */
+ * already repaired in agreement. A session takes the ranges whose
+ * replica at that place is the same peer, up to session_ranges. */
 static bool
 pass_advance(struct ae *a, struct pass *p)
 {
 	const struct actor *self = &a->db->self;
+	uint32_t cap = session_ranges(a);
 
+	if (p->ntaken != a->trees.n) {
+		bool *t = mem_reallocarray(p->taken, a->trees.n ? a->trees.n : 1, sizeof(*t));
+
+		if (t == NULL)
+			return true; /* the next tick tries again */
+		memset(t, 0, (a->trees.n ? a->trees.n : 1) * sizeof(*t));
+		p->taken = t;
+		p->ntaken = a->trees.n;
+	}
 	while (!p->started_all) {
 		struct ae_range *r;
+		const struct actor *peer;
+		char addr[WIRE_ADDR_MAX + 1];
+		uint32_t *idx, n = 0, i;
 
 		if (p->next_range >= a->trees.n) {
 			bool more = false;
 
+			/* the next replica when this one's sessions are over: they
+			 * may have repaired what the next would send again */
+			if (p->running > 0)
+				return true;
 			p->next_range = 0;
 			p->next_rep++;
-			for (uint32_t i = 0; i < a->trees.n && !more; i++)
-				more = a->trees.r[i].nreps > p->next_rep;
+			memset(p->taken, 0, p->ntaken * sizeof(*p->taken));
+			for (uint32_t k = 0; k < a->trees.n && !more; k++)
+				more = a->trees.r[k].nreps > p->next_rep;
 			p->started_all = !more;
 			continue;
 		}
 		r = &a->trees.r[p->next_range];
-		if (p->next_rep >= r->nreps) {
+		if (p->next_rep >= r->nreps || p->taken[p->next_range]) {
 			p->next_range++;
 			continue;
 		}
 		if (a->initiated >= a->db->s.ae_sessions)
 			return true;
-		{
-			const struct actor *peer = &r->reps[p->next_rep];
-			uint32_t i = p->next_range++;
-			char addr[WIRE_ADDR_MAX + 1];
+		peer = &r->reps[p->next_rep];
+		i = p->next_range++;
+		if (!p->forced && actor_cmp(peer, self) < 0)
+			continue; /* that peer starts this pair's sessions */
+		if (!cluster_peer_addr(a->c, peer, addr)) {
+			if (p->forced)
+				count_failed(a, p, 1); /* down: nothing to compare with */
+			continue;
+		}
+		if ((idx = mem_reallocarray(NULL, cap, sizeof(*idx))) == NULL) {
+			count_failed(a, p, 1);
+			continue;
+		}
+		for (uint32_t k = i; k < a->trees.n && n < cap; k++) {
+			const struct ae_range *o = &a->trees.r[k];
 
-			if (!p->forced && actor_cmp(peer, self) < 0)
-				continue; /* that peer starts this pair's session */
-			if (!cluster_peer_addr(a->c, peer, addr)) {
-				if (p->forced) {
-					p->rep.failed++; /* down: nothing to compare with */
-					atomic_fetch_add_explicit(&a->failed, 1, memory_order_relaxed);
-				}
-				continue;
-			}
-			if (!session_start(a, p, i, peer)) {
-				p->rep.failed++;
-				atomic_fetch_add_explicit(&a->failed, 1, memory_order_relaxed);
+			if (!p->taken[k] && o->nreps > p->next_rep &&
+			    actor_eq(&o->reps[p->next_rep], peer)) {
+				p->taken[k] = true;
+				idx[n++] = k;
 			}
 		}
+		session_start(a, p, idx, n, peer, addr);
+		mem_free(idx);
 	}
 	return false;
 }
@@ -527,6 +718,7 @@ pass_check(struct ae *a, struct pass *p)
 		send_done(a, p->remote_addr, p->remote_sid, DKV_OK, &p->rep);
 	else
 		p->done(p->arg, DKV_OK, &p->rep);
+	mem_free(p->taken);
 	mem_free(p);
 }
 
@@ -652,251 +844,385 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 
 /* --- the messages ------------------------------------------------------- */
 
-/* The range a message names, its tree built; -1 (answered) if none. */
+struct range_id {
+	uint64_t id;
+	uint32_t i;
+};
+
 static int
-range_for(struct ae *a, const struct msg *m, const char *from)
+range_id_cmp(const void *x, const void *y)
 {
-	int i;
+	const struct range_id *a = x, *b = y;
 
-	if (!a->has_trees || (i = ae_trees_find(&a->trees, m->ae.lo, m->ae.hi)) < 0 ||
-	    (m->type != WMSG_AE_WANT && m->ae.depth != a->trees.depth) ||
-	    ae_trees_ensure(&a->trees, (uint32_t)i) != DKV_OK) {
-		struct session *s = find_session(a, m->ae.sid, &m->from);
+	return a->id < b->id ? -1 : a->id > b->id;
+}
 
-		atomic_store_explicit(&a->built, a->trees.built_total, memory_order_relaxed);
+/* The partner: finds its ranges by the initiator's ids, and builds their
+ * trees. A range this peer does not hold (the rings differ for a moment)
+ * or cannot build stays unknown: own_hash says so. */
+static bool
+resolve_ranges(struct ae *a, struct session *s, const uint64_t *ids)
+{
+	uint32_t n = a->trees.n;
+	struct range_id *mine = mem_reallocarray(NULL, n ? n : 1, sizeof(*mine));
 
-		if (s != NULL && s->initiator)
-			session_end(a, s, false);
-		else
-			send_done(a, from, m->ae.sid, DKV_ENOTFOUND, NULL);
-		return -1;
+	if (mine == NULL)
+		return false;
+	for (uint32_t i = 0; i < n; i++) {
+		mine[i].id = merkle_range_id(a->trees.r[i].lo, a->trees.r[i].hi);
+		mine[i].i = i;
+	}
+	qsort(mine, n, sizeof(*mine), range_id_cmp);
+	for (uint32_t j = 0; j < s->nr; j++) {
+		struct range_id key = {ids[j], 0};
+		struct range_id *f = n ? bsearch(&key, mine, n, sizeof(*mine), range_id_cmp) : NULL;
+
+		memset(&s->r[j], 0, sizeof(s->r[j]));
+		if (f == NULL || ae_trees_ensure(&a->trees, f->i) != DKV_OK)
+			continue;
+		s->r[j].lo = a->trees.r[f->i].lo;
+		s->r[j].hi = a->trees.r[f->i].hi;
+		s->r[j].known = true;
 	}
 	atomic_store_explicit(&a->built, a->trees.built_total, memory_order_relaxed);
-	return i;
+	mem_free(mine);
+	return true;
 }
 
-/* The side that found differing leaves sends its entries in them. */
-static void
-start_keys(struct ae *a, struct session *s, const struct msg *m, const char *from,
-           const struct ae_range *r, const uint32_t *leaves, uint32_t n)
-{
-	if (s == NULL) {
-		if ((s = mem_calloc(1, sizeof(*s))) == NULL)
-			return;
-		s->sid = m->ae.sid;
-		s->partner = m->from;
-		strlcpy(s->addr, from, sizeof(s->addr));
-		s->lo = r->lo;
-		s->hi = r->hi;
-		RB_INSERT(session_tree, &a->sessions, s);
-	}
-	mem_free(s->leaves);
-	s->leaves = mem_reallocarray(NULL, n, sizeof(*s->leaves));
-	if (s->leaves == NULL) {
-		s->nleaves = 0;
-		return;
-	}
-	memcpy(s->leaves, leaves, n * sizeof(*leaves));
-	s->nleaves = n;
-	s->next_leaf = 0;
-	s->last_ms = clock_mono_ms();
-	send_keys(a, s, r);
-}
-
+/* The partner: the initiator's hashes of the frontier (at level 0 they
+ * open the session). Answers AE_DIFF; at the leaves, goes on with the
+ * first AE_KEYS. */
 static void
 on_tree(struct ae *a, const struct msg *m, const char *from)
 {
-	struct session *s = find_session(a, m->ae.sid, &m->from);
-	uint32_t *diff, nd = 0;
-	struct ae_range *r;
-	int i;
+	struct session *s = find_session(a, m->ae.sid, &m->from, false);
+	struct hash_arg h;
+	uint8_t *bits = NULL, *unknown = NULL;
+	size_t len;
+	struct msg d;
+	int kept;
 
-	if ((i = range_for(a, m, from)) < 0)
+	if (!a->has_trees) {
+		send_done(a, from, m->ae.sid, DKV_EUNAVAILABLE, NULL);
 		return;
-	r = &a->trees.r[i];
-	diff = mem_reallocarray(NULL, m->ae.n ? m->ae.n : 1, sizeof(*diff));
-	if (diff == NULL)
-		return;
-	for (uint32_t k = 0; k < m->ae.n; k++) {
-		uint32_t idx;
-		uint64_t h;
-
-		wire_ae_get_node(m->ae.nodes, k, &idx, &h);
-		if (merkle_node(&r->tree, m->ae.level, idx).a != h)
-			diff[nd++] = idx;
 	}
-	if (s != NULL) {
-		s->last_ms = clock_mono_ms();
-		s->differed |= nd > 0 || m->ae.level > 0;
-	}
-	if (nd == 0) {
-		if (s != NULL && s->initiator)
-			session_end(a, s, true);
-		else
-			send_done(a, from, m->ae.sid, DKV_OK, NULL);
-	} else if (m->ae.level == a->trees.depth) {
-		start_keys(a, s, m, from, r, diff, nd);
-	} else {
-		unsigned level;
-		size_t max = (size_t)nd << AE_STEP;
-		uint32_t *down = mem_reallocarray(NULL, max, sizeof(*down));
-		int n;
+	if (m->ae.level == 0) {
+		int refuse = DKV_OK;
 
-		if (down != NULL &&
-		    (n = merkle_descend(&r->tree, m->ae.level, diff, nd, AE_STEP, &level, down, max)) >
-		        0)
-			send_tree(a, from, m->ae.sid, r, level, down, (uint32_t)n);
-		mem_free(down);
-	}
-	mem_free(diff);
-}
-
-/* Compare their entries in some leaves with ours: send what they lack or
- * hold differently, ask for what we lack or hold differently. */
-static void
-on_keys(struct ae *a, const struct msg *m, const char *from)
-{
-	struct session *s = find_session(a, m->ae.sid, &m->from);
-	struct entries mine, theirs;
-	uint8_t *want = NULL;
-	size_t off = 0, i = 0, j = 0, nwant = 0, nsent = 0, ncompared = 0;
-	struct ae_range *r;
-	struct msg w;
-	int k;
-
-	if ((k = range_for(a, m, from)) < 0)
-		return;
-	r = &a->trees.r[k];
-	if (s != NULL) {
-		s->last_ms = clock_mono_ms();
-		s->differed = true;
-	}
-	memset(&mine, 0, sizeof(mine));
-	memset(&theirs, 0, sizeof(theirs));
-	for (uint32_t l = 0; l < m->ae.n; l++) {
-		uint32_t leaf;
-		uint64_t unused;
-
-		wire_ae_get_node(m->ae.nodes, l, &leaf, &unused);
-		if (leaf_entries(a, r, leaf, &mine) != DKV_OK)
-			goto out;
-	}
-	entries_fix(&mine);
-	theirs.e = mem_reallocarray(NULL, m->ae.nkeys ? m->ae.nkeys : 1, sizeof(*theirs.e));
-	want = mem_alloc(m->ae.keys_len ? m->ae.keys_len : 1);
-	if (theirs.e == NULL || want == NULL)
-		goto out;
-	{
-		size_t pos = 0;
-
-		while (wire_ae_next_key(&m->ae, true, &pos, &theirs.e[theirs.n].key,
-		                        &theirs.e[theirs.n].klen, &theirs.e[theirs.n].hash,
-		                        &theirs.e[theirs.n].sum))
-			theirs.n++;
-	}
-	if (mine.n > 1)
-		qsort(mine.e, mine.n, sizeof(*mine.e), entry_cmp);
-	if (theirs.n > 1)
-		qsort(theirs.e, theirs.n, sizeof(*theirs.e), entry_cmp);
-	while (i < mine.n || j < theirs.n) {
-		int c = i == mine.n ? 1 : j == theirs.n ? -1 : entry_cmp(&mine.e[i], &theirs.e[j]);
-
-		atomic_fetch_add_explicit(&a->compared, 1, memory_order_relaxed);
-		ncompared++;
-		if (c < 0) {
-			/* they lack it */
-			nsent += send_object(a, from, mine.e[i].key, mine.e[i].klen, 0, false);
-		} else if (c > 0) {
-			/* we lack it */
-			wire_ae_put_key(want, &off, theirs.e[j].key, theirs.e[j].klen, false, 0, 0);
-			nwant++;
-		} else if (mine.e[i].hash != theirs.e[j].hash) {
-			/* both hold it, differently: the likely newer side sends,
-			 * and the other sends back its merge if that differs (it
-			 * held something the sender lacked) */
-			if (mine.e[i].sum >= theirs.e[j].sum) {
-				nsent += send_object(a, from, mine.e[i].key, mine.e[i].klen, 0, true);
-			} else {
-				wire_ae_put_key(want, &off, theirs.e[j].key, theirs.e[j].klen, false, 1, 0);
-				nwant++;
-			}
+		if (s != NULL)
+			session_free(a, s); /* asked again: start over */
+		if (m->ae.depth != a->trees.depth)
+			refuse = DKV_ENOTFOUND;
+		else if (a->partnered >= AE_PARTNER_SESSIONS)
+			refuse = DKV_EBUSY; /* each holds a frontier: bounded */
+		else if ((s = mem_calloc(1, sizeof(*s))) == NULL)
+			refuse = DKV_ENOMEM;
+		if (refuse != DKV_OK) {
+			send_done(a, from, m->ae.sid, refuse, NULL);
+			return;
 		}
-		if (c <= 0)
-			i++;
-		if (c >= 0)
-			j++;
-	}
-	memset(&w, 0, sizeof(w));
-	w.type = WMSG_AE_WANT;
-	w.ae.sid = m->ae.sid;
-	w.ae.lo = m->ae.lo;
-	w.ae.hi = m->ae.hi;
-	w.ae.flags = m->ae.flags & WIRE_AE_LAST;
-	w.ae.n = (uint32_t)nsent;
-	w.ae.counts[1] = ncompared;
-	w.ae.nkeys = (uint32_t)nwant;
-	if (s != NULL && s->initiator) {
-		s->pass->rep.keys_compared += ncompared;
-		s->pass->rep.keys_repaired += nsent + nwant; /* both ways */
-	}
-	w.ae.keys = want;
-	w.ae.keys_len = off;
-	send_msg(a, from, &w);
-out:
-	entries_free(&mine);
-	mem_free(theirs.e);
-	mem_free(want);
-}
-
-static void
-on_want(struct ae *a, const struct msg *m, const char *from)
-{
-	struct session *s = find_session(a, m->ae.sid, &m->from);
-	const uint8_t *key;
-	uint16_t klen;
-	uint64_t syncback, unused;
-	size_t pos = 0;
-	int i;
-
-	if (!a->has_trees)
-		return;
-	if (s != NULL && s->initiator) {
-		/* what the other side compared and sent */
-		s->pass->rep.keys_compared += m->ae.counts[1];
-		s->pass->rep.keys_repaired += m->ae.n;
-	}
-	while (wire_ae_next_key(&m->ae, false, &pos, &key, &klen, &syncback, &unused))
-		if (send_object(a, from, key, klen, 0, syncback != 0) && s != NULL && s->initiator)
-			s->pass->rep.keys_repaired++;
-	if (s == NULL) {
-		if (m->ae.flags & WIRE_AE_LAST)
-			send_done(a, from, m->ae.sid, DKV_OK, NULL);
+		a->partnered++;
+		s->sid = m->ae.sid;
+		s->partner = m->from;
+		strlcpy(s->addr, from, sizeof(s->addr));
+		s->leaf_cap = AE_LEAVES_START;
+		RB_INSERT(session_tree, &a->sessions, s);
+		if (mwalk_start(&s->walk, a->trees.depth, m->ae.n) != DKV_OK ||
+		    (s->r = mem_reallocarray(NULL, m->ae.n, sizeof(*s->r))) == NULL) {
+			session_abort(a, s, DKV_EINVAL);
+			return;
+		}
+		s->nr = m->ae.n;
+		if (!resolve_ranges(a, s, m->ae.ids)) {
+			session_abort(a, s, DKV_ENOMEM);
+			return;
+		}
+	} else if (s == NULL) {
+		send_done(a, from, m->ae.sid, DKV_ENOTFOUND, NULL);
 		return;
 	}
 	s->last_ms = clock_mono_ms();
-	if (s->next_leaf < s->nleaves && (i = ae_trees_find(&a->trees, s->lo, s->hi)) >= 0) {
-		send_keys(a, s, &a->trees.r[i]);
+	len = mwalk_bitmap_len(&s->walk);
+	h.a = a;
+	h.s = s;
+	if (m->ae.level != s->walk.level || (bits = mem_alloc(len ? len : 1)) == NULL ||
+	    (m->ae.level == 0 && (unknown = mem_alloc(len ? len : 1)) == NULL) ||
+	    mwalk_compare(&s->walk, m->ae.hashes, m->ae.n, own_hash, &h, bits, unknown) != DKV_OK) {
+		mem_free(bits);
+		mem_free(unknown);
+		session_abort(a, s, DKV_EINVAL);
 		return;
 	}
-	if (s->initiator)
-		session_end(a, s, true);
-	else {
-		send_done(a, from, m->ae.sid, DKV_OK, NULL);
+	memset(&d, 0, sizeof(d));
+	d.type = WMSG_AE_DIFF;
+	d.ae.sid = s->sid;
+	d.ae.level = m->ae.level;
+	d.ae.n = s->walk.n;
+	d.ae.bits = bits;
+	d.ae.unknown = unknown;
+	send_msg(a, from, &d);
+	kept = mwalk_keep(&s->walk, bits, len);
+	mem_free(bits);
+	mem_free(unknown);
+	if (kept <= 0)
+		session_free(a, s); /* they agree (the initiator ends too), or no memory */
+	else if (s->walk.done) {
+		s->keys = true;
+		send_keys(a, s);
+	}
+}
+
+/* The initiator: which nodes of the frontier differ. */
+static void
+on_diff(struct ae *a, const struct msg *m, const char *from)
+{
+	struct session *s = find_session(a, m->ae.sid, &m->from, true);
+	int kept;
+
+	if (s == NULL) {
+		send_done(a, from, m->ae.sid, DKV_ENOTFOUND, NULL);
+		return;
+	}
+	s->last_ms = clock_mono_ms();
+	if (s->keys || m->ae.level != s->walk.level || m->ae.n != s->walk.n) {
+		session_abort(a, s, DKV_EINVAL);
+		return;
+	}
+	if (m->ae.level == 0) {
+		s->nunknown = 0;
+		for (uint32_t j = 0; j < m->ae.n; j++)
+			s->nunknown += mwalk_bit(m->ae.unknown, j);
+	}
+	if ((kept = mwalk_keep(&s->walk, m->ae.bits, ((size_t)m->ae.n + 7) / 8)) < 0) {
+		session_abort(a, s, DKV_EINVAL);
+		return;
+	}
+	if (m->ae.level == 0)
+		s->ndiffering = (uint32_t)kept;
+	if (kept == 0)
+		session_end(a, s, true); /* the partner has ended its side */
+	else if (s->walk.done)
+		s->keys = true; /* its AE_KEYS follow */
+	else
+		send_tree(a, s);
+}
+
+/* What on_keys sends and asks for (keydiff's calls). */
+struct keys_reply {
+	struct objs out;
+	const struct entries *mine;
+	uint8_t *want;
+	size_t off;
+	uint32_t nsent, nwant;
+};
+
+static void
+reply_send(void *arg, uint32_t idx, bool syncback)
+{
+	struct keys_reply *k = arg;
+	const struct entry *e = &k->mine->e[idx];
+
+	k->nsent += objs_add(&k->out, e->key, e->klen, syncback ? WIRE_AE_SYNCBACK : 0, 0);
+}
+
+static void
+reply_want(void *arg, uint32_t tag, bool syncback)
+{
+	struct keys_reply *k = arg;
+	struct wire_ae_entry e;
+
+	memset(&e, 0, sizeof(e));
+	e.tag = tag;
+	e.flags = syncback ? WIRE_AE_SYNCBACK : 0;
+	wire_ae_put_entry(WMSG_AE_WANT, k->want, &k->off, &e);
+	k->nwant++;
+}
+
+/* The initiator: the partner's entries in the next differing leaves.
+ * Sends what they lack or hold differently, asks for what we lack or
+ * hold differently (keydiff.h). */
+static void
+on_keys(struct ae *a, const struct msg *m, const char *from)
+{
+	struct session *s = find_session(a, m->ae.sid, &m->from, true);
+	struct keydiff_ops ops = {reply_send, reply_want, NULL};
+	struct keydiff_entry *km = NULL, *kt = NULL;
+	struct keys_reply k;
+	struct entries mine;
+	struct wire_ae_entry e;
+	size_t pos = 0, nt = 0, compared;
+	struct msg w;
+	int err = DKV_OK;
+
+	if (s == NULL) {
+		send_done(a, from, m->ae.sid, DKV_ENOTFOUND, NULL);
+		return;
+	}
+	s->last_ms = clock_mono_ms();
+	if (!s->keys || m->ae.n == 0 || m->ae.n > s->walk.n - s->next_leaf ||
+	    ((m->ae.flags & WIRE_AE_LAST) != 0) != (s->next_leaf + m->ae.n == s->walk.n)) {
+		session_abort(a, s, DKV_EINVAL);
+		return;
+	}
+	memset(&mine, 0, sizeof(mine));
+	memset(&k, 0, sizeof(k));
+	mine.salt = (uint32_t)s->sid;
+	for (uint32_t l = 0; l < m->ae.n && err == DKV_OK; l++) {
+		const struct mwalk_node *leaf = &s->walk.nodes[s->next_leaf + l];
+		struct ae_range *r = session_range(a, s, leaf->tree);
+
+		err = r == NULL ? DKV_ENOTFOUND : leaf_entries(a, r, leaf->index, &mine);
+	}
+	s->next_leaf += m->ae.n;
+	entries_fix(&mine);
+	if (err == DKV_OK &&
+	    ((km = mem_reallocarray(NULL, mine.n ? mine.n : 1, sizeof(*km))) == NULL ||
+	     (kt = mem_reallocarray(NULL, m->ae.nkeys ? m->ae.nkeys : 1, sizeof(*kt))) == NULL ||
+	     (k.want = mem_alloc(m->ae.nkeys ? (size_t)m->ae.nkeys * 5 : 1)) == NULL))
+		err = DKV_ENOMEM;
+	if (err != DKV_OK) {
+		session_abort(a, s, err);
+		goto out;
+	}
+	for (size_t i = 0; i < mine.n; i++) {
+		km[i].tag = mine.e[i].tag;
+		km[i].idx = (uint32_t)i;
+		km[i].hash = mine.e[i].hash;
+		km[i].sum = mine.e[i].sum;
+	}
+	while (wire_ae_next_entry(&m->ae, &pos, &e)) {
+		kt[nt].tag = e.tag;
+		kt[nt].idx = 0;
+		kt[nt].hash = e.hash;
+		kt[nt].sum = e.sum;
+		nt++;
+	}
+	k.out = (struct objs){a, from, m->ae.sid, NULL, 0, 0, 0, false};
+	k.mine = &mine;
+	ops.arg = &k;
+	compared = keydiff(km, mine.n, kt, nt, &ops);
+	atomic_fetch_add_explicit(&a->compared, compared, memory_order_relaxed);
+	objs_end(&k.out);
+	memset(&w, 0, sizeof(w));
+	w.type = WMSG_AE_WANT;
+	w.ae.sid = m->ae.sid;
+	w.ae.flags = m->ae.flags & WIRE_AE_LAST;
+	w.ae.n = k.nsent;
+	w.ae.counts[1] = compared;
+	w.ae.nkeys = k.nwant;
+	w.ae.keys = k.want;
+	w.ae.keys_len = k.off;
+	s->pass->rep.keys_compared += compared;
+	s->pass->rep.keys_repaired += k.nsent + k.nwant; /* both ways */
+	send_msg(a, from, &w);
+out:
+	entries_free(&mine);
+	mem_free(km);
+	mem_free(kt);
+	mem_free(k.want);
+}
+
+/* The partner: the objects the initiator wants; then the next AE_KEYS,
+ * or AE_DONE after the last. */
+static void
+on_want(struct ae *a, const struct msg *m, const char *from)
+{
+	struct session *s = find_session(a, m->ae.sid, &m->from, false);
+	struct objs out = {a, from, m->ae.sid, NULL, 0, 0, 0, false};
+	struct wire_ae_entry e;
+	size_t pos = 0;
+
+	if (s == NULL || !s->keys) {
+		send_done(a, from, m->ae.sid, DKV_ENOTFOUND, NULL);
+		if (s != NULL)
+			session_free(a, s);
+		return;
+	}
+	s->last_ms = clock_mono_ms();
+	while (wire_ae_next_entry(&m->ae, &pos, &e)) {
+		const struct entries *b = s->batch;
+		struct entry key;
+		size_t lo = 0, hi = b != NULL ? b->n : 0;
+
+		/* the first of the batch's entries with this tag */
+		key.tag = e.tag;
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+
+			if (entry_cmp(&b->e[mid], &key) < 0)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		for (; b != NULL && lo < b->n && b->e[lo].tag == e.tag; lo++)
+			s->objs_sent += objs_add(&out, b->e[lo].key, b->e[lo].klen, e.flags, 0);
+	}
+	objs_end(&out);
+	/* what the initiator sends back for a batch is bounded by its own
+	 * keys in those leaves, which this side cannot see: few, and the
+	 * next batch takes more leaves; many, fewer */
+	if (m->ae.n < AE_BATCH_KEYS / 8 && s->leaf_cap < AE_LEAVES_MAX)
+		s->leaf_cap *= 2;
+	else if (m->ae.n > AE_BATCH_KEYS / 2 && s->leaf_cap > AE_LEAVES_MIN)
+		s->leaf_cap /= 2;
+	if (s->next_leaf < s->walk.n) {
+		send_keys(a, s);
+	} else {
+		struct ae_report r;
+
+		memset(&r, 0, sizeof(r));
+		r.keys_repaired = s->objs_sent;
+		send_done(a, from, m->ae.sid, DKV_OK, &r);
 		session_free(a, s);
 	}
+}
+
+/* Either side: objects to merge. Those flagged WIRE_AE_SYNCBACK go back
+ * merged if the merge differs from what came (this side held news). */
+static void
+on_objs(struct ae *a, const struct msg *m, const char *from)
+{
+	struct objs back = {a, from, m->ae.sid, NULL, 0, 0, 0, false};
+	struct replica rep = a->db->replica;
+	struct wire_ae_entry e;
+	size_t pos = 0;
+
+	if (!a->has_trees || cluster_self_left(a->c))
+		return; /* holds nothing, or decommissioned: a write kept here is lost */
+	/* nothing acknowledges these to anyone: merged at once without fsync
+	 * (LevelDB has its log record when this returns, so a process crash
+	 * keeps them; after an OS crash the next pass brings them again) */
+	rep.sync_writes = false;
+	while (wire_ae_next_entry(&m->ae, &pos, &e)) {
+		struct token t = token_of_key(e.key, e.klen);
+		pthread_mutex_t *lock;
+		int err;
+
+		if (e.klen > a->db->s.max_key_bytes)
+			continue;
+		lock = keylock_for(&a->db->locks, t);
+		pthread_mutex_lock(lock);
+		err = replica_store(&rep, e.key, e.klen, t, e.obj, e.olen);
+		pthread_mutex_unlock(lock);
+		atomic_fetch_add_explicit(&a->received, 1, memory_order_relaxed);
+		if (err == DKV_OK && (e.flags & WIRE_AE_SYNCBACK) != 0)
+			objs_add(&back, e.key, e.klen, 0, merkle_entry_hash(e.key, e.klen, e.obj, e.olen).a);
+	}
+	objs_end(&back);
 }
 
 static void
 on_done(struct ae *a, const struct msg *m)
 {
-	struct session *s = find_session(a, m->ae.sid, &m->from);
+	struct session *s = find_session(a, m->ae.sid, &m->from, true);
 	struct remote *r;
 
 	if (s != NULL) {
-		if (s->initiator)
-			session_end(a, s, m->ae.status == DKV_OK);
-		else
-			session_free(a, s);
+		session_end(a, s, m->ae.status == DKV_OK);
+		return;
+	}
+	if ((s = find_session(a, m->ae.sid, &m->from, false)) != NULL) {
+		session_free(a, s); /* the initiator gave up */
 		return;
 	}
 	TAILQ_FOREACH(r, &a->remotes, link) {
@@ -938,11 +1264,17 @@ ae_on_msg(struct ae *a, const struct msg *m, const char *from)
 	case WMSG_AE_TREE:
 		on_tree(a, m, from);
 		break;
+	case WMSG_AE_DIFF:
+		on_diff(a, m, from);
+		break;
 	case WMSG_AE_KEYS:
 		on_keys(a, m, from);
 		break;
 	case WMSG_AE_WANT:
 		on_want(a, m, from);
+		break;
+	case WMSG_AE_OBJS:
+		on_objs(a, m, from);
 		break;
 	case WMSG_AE_DONE:
 		on_done(a, m);
@@ -1079,6 +1411,7 @@ ae_shutdown(struct ae *a)
 			send_done(a, p->remote_addr, p->remote_sid, DKV_ECLOSED, &p->rep);
 		else
 			p->done(p->arg, DKV_ECLOSED, NULL);
+		mem_free(p->taken);
 		mem_free(p);
 	}
 	while ((r = TAILQ_FIRST(&a->remotes)) != NULL) {
@@ -1094,6 +1427,7 @@ ae_free(struct ae *a)
 	if (a == NULL)
 		return;
 	ae_shutdown(a);
+	mem_free(a->bg.taken);
 	if (a->has_trees) {
 		a->db->replica.hooks = NULL;
 		ae_trees_free(&a->trees);
@@ -1109,6 +1443,7 @@ ae_stats(struct ae *a, void (*fn)(const char *name, double value, void *arg), vo
 	fn("ae_ranges_differing", (double)atomic_load(&a->differing), arg);
 	fn("ae_keys_compared", (double)atomic_load(&a->compared), arg);
 	fn("ae_keys_repaired", (double)atomic_load(&a->repaired), arg);
+	fn("ae_objects_received", (double)atomic_load(&a->received), arg);
 	fn("ae_bytes_sent", (double)atomic_load(&a->bytes), arg);
 	fn("ae_sessions_failed", (double)atomic_load(&a->failed), arg);
 	fn("ae_sessions_now", (double)atomic_load(&a->running), arg);

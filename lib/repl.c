@@ -87,10 +87,7 @@ struct rjob {
 	struct vv ctx;
 	bool has_hint;     /* STORE: keep it as a hint for this peer */
 	struct actor hint;
-	bool syncback;     /* STORE from anti-entropy: send our merge back if it differs */
 	bool nosync;       /* STORE wanting no answer: not fsynced (see serve_write) */
-	uint64_t sent_hash; /* the entry hash of what was sent */
-	char sb_addr[WIRE_ADDR_MAX + 1];
 	int status;
 	uint8_t *obj; /* APPLY: the object the replica now holds */
 	size_t obj_len;
@@ -248,8 +245,6 @@ job_done(struct mb_msg *m)
 		r->peer_jobs--;
 		send_answer(r, j->addr, j->type == WMSG_APPLY ? WMSG_APPLIED : WMSG_STORED, j->op_id,
 		            j->status, j->obj, j->obj_len);
-		if (j->syncback && j->status == DKV_OK)
-			ae_syncback(r->ae, j->sb_addr, j->data, j->klen, j->sent_hash);
 	} else if ((op = find_op(r, j->op_id)) != NULL) {
 		if (j->type == WMSG_APPLY)
 			coord_applied(&op->co, j->target, j->status, j->obj, j->obj_len);
@@ -729,11 +724,6 @@ serve_write(struct repl *r, const struct msg *m, const char *from)
 	j->flags = m->op.flags;
 	if (m->type == WMSG_STORE && (m->op.flags & WOP_HINT) != 0)
 		job_set_hint(j, &m->op.hint);
-	if (m->type == WMSG_STORE && (m->op.flags & WOP_SYNCBACK) != 0) {
-		j->syncback = true;
-		j->sent_hash = merkle_entry_hash(m->op.key, m->op.klen, m->op.data, m->op.dlen).a;
-		strlcpy(j->sb_addr, from, sizeof(j->sb_addr));
-	}
 	if (m->type == WMSG_APPLY && (m->op.flags & WOP_CONTEXT) != 0) {
 		if (vv_decode(&j->ctx, m->op.ctx, m->op.ctxlen) != DKV_OK) {
 			job_free(j);
@@ -754,8 +744,6 @@ serve_write(struct repl *r, const struct msg *m, const char *from)
 	if (write_inline(r) || j->nosync) {
 		job_exec(j);
 		send_answer(r, to, answer, m->op.id, j->status, j->obj, j->obj_len);
-		if (j->syncback && j->status == DKV_OK)
-			ae_syncback(r->ae, from, j->data, j->klen, j->sent_hash);
 		job_free(j);
 		return;
 	}
@@ -790,8 +778,10 @@ repl_on_msg(struct repl *r, const struct msg *m, const char *from)
 			serve_write(r, m, from);
 		return;
 	case WMSG_AE_TREE:
+	case WMSG_AE_DIFF:
 	case WMSG_AE_KEYS:
 	case WMSG_AE_WANT:
+	case WMSG_AE_OBJS:
 	case WMSG_AE_DONE:
 	case WMSG_AE_REPAIR:
 		ae_on_msg(r->ae, m, from);

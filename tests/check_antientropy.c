@@ -4,7 +4,9 @@
  * else brings them) gets all of it from a repair pass, after which every
  * replica's trees agree (a second pass finds no range differing); the
  * background pass does the same on its own; a client peer can ask a
- * storage peer to repair.
+ * storage peer to repair; when both sides of a partition wrote the same
+ * keys, a pass started on either side leaves every replica with both
+ * versions as siblings and with the keys each side wrote alone.
  *
  * Three peers with n = 3, so every peer holds every key and what the
  * returning one must hold is simply everything.
@@ -216,6 +218,105 @@ START_TEST(test_a_client_asks_a_storage_peer_to_repair)
 }
 END_TEST
 
+/* Lifts every fault cut_off(c, v) set, and waits until all see all UP. */
+static void
+heal(struct cluster *c, int v)
+{
+	char *id = tu_self_id(c->db[v]);
+
+	for (int i = 0; i < c->n; i++) {
+		char *other;
+
+		if (i == v)
+			continue;
+		other = tu_self_id(c->db[i]);
+		ck_assert_int_eq(dkv_debug_fault(c->db[v], other, 0, 0), DKV_OK);
+		ck_assert_int_eq(dkv_debug_fault(c->db[i], id, 0, 0), DKV_OK);
+		free(other);
+	}
+	free(id);
+	wait_converged(c->db, c->n, (size_t)c->n, 30);
+}
+
+/* Reads key at ONE through peer v (cut off: its own store) and checks it
+ * holds exactly the values vals[0..nv). */
+static int
+wrong_versions(dkv_t *db, const char *key, const char *const *vals, size_t nv)
+{
+	dkv_opts_t *one = opts_at(DKV_ONE);
+	dkv_result_t *res = NULL;
+	int wrong = dkv_get(db, key, strlen(key), &res, one) != DKV_OK ||
+	            dkv_result_count(res) != nv;
+
+	for (size_t i = 0; !wrong && i < nv; i++)
+		wrong = !tu_result_has(res, vals[i], strlen(vals[i]));
+	dkv_result_free(res);
+	dkv_opts_free(one);
+	return wrong;
+}
+
+START_TEST(test_writes_on_both_sides_of_a_partition_end_as_siblings_everywhere)
+{
+	struct cluster c;
+	dkv_repair_report_t rep;
+	dkv_opts_t *one = opts_at(DKV_ONE), *quorum = opts_at(DKV_QUORUM);
+	int n = tu_under_valgrind() ? 20 : 200, wrong = 0;
+	char key[32], a[48], b[48];
+
+	start_three(&c, "0");
+	put_all(c.db[0], "old", n, DKV_ALL);
+	/* peer 2 alone overwrites every old key and writes keys of its own;
+	 * the majority overwrites them too, and writes others */
+	cut_off(&c, 2);
+	for (int k = 0; k < n; k++) {
+		sprintf(key, "old%05d", k);
+		sprintf(a, "minority-%05d", k);
+		sprintf(b, "majority-%05d", k);
+		ck_assert_int_eq(dkv_put(c.db[2], key, strlen(key), a, strlen(a), NULL, one), DKV_OK);
+		ck_assert_int_eq(dkv_put(c.db[0], key, strlen(key), b, strlen(b), NULL, quorum), DKV_OK);
+	}
+	put_all(c.db[2], "alone", n, DKV_ONE);
+	put_all(c.db[0], "many", n, DKV_QUORUM);
+	heal(&c, 2);
+	/* a pass started on the majority's side: it sends its versions and
+	 * gets the minority's back merged. Peer 1 gets them from peer 0 only
+	 * where peer 0 met peer 2 first: a pass on peer 1 does the rest
+	 * (repairing every peer once compares every pair) */
+	ck_assert_int_eq(dkv_repair(c.db[0], NULL, &rep), DKV_OK);
+	ck_assert_uint_eq(rep.failed, 0);
+	ck_assert_uint_gt(rep.ranges_differing, 0);
+	ck_assert_uint_ge(rep.keys_repaired, (uint64_t)(3 * n));
+	ck_assert_int_eq(dkv_repair(c.db[1], NULL, &rep), DKV_OK);
+	for (int i = 0; i < 3; i++) {
+		ck_assert_int_eq(dkv_repair(c.db[i], NULL, &rep), DKV_OK);
+		ck_assert_msg(rep.ranges_differing == 0 && rep.failed == 0,
+		              "peer %d: %llu ranges still differ after the repair", i,
+		              (unsigned long long)rep.ranges_differing);
+	}
+	for (int v = 0; v < 3; v++) {
+		cut_off(&c, v);
+		for (int k = 0; k < n; k++) {
+			const char *both[2] = {a, b}, *one_val[1] = {a};
+
+			sprintf(key, "old%05d", k);
+			sprintf(a, "minority-%05d", k);
+			sprintf(b, "majority-%05d", k);
+			wrong += wrong_versions(c.db[v], key, both, 2);
+			kv("alone", k, key, a);
+			wrong += wrong_versions(c.db[v], key, one_val, 1);
+			kv("many", k, key, a);
+			wrong += wrong_versions(c.db[v], key, one_val, 1);
+		}
+		ck_assert_msg(wrong == 0, "peer %d: %d keys without the versions of both sides", v,
+		              wrong);
+		heal(&c, v);
+	}
+	dkv_opts_free(one);
+	dkv_opts_free(quorum);
+	stop_cluster(&c);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -226,6 +327,7 @@ main(void)
 	tcase_add_test(tc, test_a_repair_pass_brings_back_what_a_replica_missed);
 	tcase_add_test(tc, test_the_background_pass_repairs_without_being_asked);
 	tcase_add_test(tc, test_a_client_asks_a_storage_peer_to_repair);
+	tcase_add_test(tc, test_writes_on_both_sides_of_a_partition_end_as_siblings_everywhere);
 	suite_add_tcase(s, tc);
 	return tu_run(s);
 }

@@ -1,8 +1,9 @@
 /*
  * Merkle trees (lib/core/merkle.c): order-independent incremental hashes,
- * the level-by-level exchange finding exactly the differing leaves, exact
- * leaf placement on ordinary, wrapping, whole-ring and tiny ranges, and
- * rejection of bad depths and of levels and indexes from a peer.
+ * exact leaf placement on ordinary, wrapping, whole-ring and tiny ranges,
+ * and rejection of bad depths, of updates outside the range and of
+ * levels and indexes from a peer (merkle_node_valid). The exchange that
+ * walks the trees down to their differing leaves is check_merkle_walk.c's.
  */
 #include "config.h"
 
@@ -11,32 +12,7 @@
 #include "util/alloc.h"
 #include "unit.h"
 
-typedef unsigned __int128 u128;
-
 static const struct merkle_hash zero_hash = {0, 0};
-
-/* For checks inside loops over thousands of tokens or nodes: Check's
- * ck_assert records each passing check through a pipe, which makes such
- * loops take seconds; this reports only a failure (with its line). */
-#define expect(cond)                                                                               \
-	do {                                                                                       \
-		if (!(cond))                                                                       \
-			ck_abort_msg("expected " #cond);                                           \
-	} while (0)
-
-static u128
-to_u128(struct token t)
-{
-	return ((u128)t.hi << 64) | t.lo;
-}
-
-static struct token
-from_u128(u128 v)
-{
-	struct token t = {(uint64_t)(v >> 64), (uint64_t)v};
-
-	return t;
-}
 
 static struct token
 tok(uint64_t hi, uint64_t lo)
@@ -56,12 +32,12 @@ rand_token(uint64_t *seed)
 static struct token
 rand_token_in(const struct merkle *m, uint64_t *seed)
 {
-	u128 span = to_u128(m->hi) - to_u128(m->lo);
-	u128 r = to_u128(rand_token(seed));
+	token_u128 span = token_to_u128(m->hi) - token_to_u128(m->lo);
+	token_u128 r = token_to_u128(rand_token(seed));
 
 	if (span != 0)
 		r %= span;
-	return from_u128(to_u128(m->lo) + 1 + r);
+	return token_from_u128(token_to_u128(m->lo) + 1 + r);
 }
 
 struct entry {
@@ -85,11 +61,11 @@ static bool
 leaf_holds(const struct merkle *m, uint32_t leaf, struct token t)
 {
 	struct token lo, hi;
-	u128 off, span;
+	token_u128 off, span;
 
 	merkle_leaf_bounds(m, leaf, &lo, &hi);
-	span = to_u128(hi) - to_u128(lo); /* 0 here means an empty leaf */
-	off = to_u128(t) - to_u128(lo) - 1;
+	span = token_to_u128(hi) - token_to_u128(lo); /* 0 here means an empty leaf */
+	off = token_to_u128(t) - token_to_u128(lo) - 1;
 	return off < span;
 }
 
@@ -109,13 +85,13 @@ check_tiling(const struct merkle *m)
 		if (token_cmp(lo, hi) == 0)
 			continue; /* empty leaf */
 		nonempty++;
-		struct token first = from_u128(to_u128(lo) + 1);
+		struct token first = token_from_u128(token_to_u128(lo) + 1);
 		expect(merkle_contains(m, first) && merkle_contains(m, hi));
 		expect(merkle_leaf_of(m, first) == i);
 		expect(merkle_leaf_of(m, hi) == i);
 		expect(leaf_holds(m, i, first) && leaf_holds(m, i, hi));
 		expect(!leaf_holds(m, i, lo));
-		struct token next = from_u128(to_u128(hi) + 1);
+		struct token next = token_from_u128(token_to_u128(hi) + 1);
 		expect(!leaf_holds(m, i, next));
 		if (!merkle_contains(m, next)) /* i is the last non-empty leaf */
 			expect(token_cmp(hi, m->hi) == 0);
@@ -231,117 +207,6 @@ START_TEST(test_entry_hash_separates_key_and_object)
 }
 END_TEST
 
-/* The exchange as two peers would run it: our hashes of a level go to the
- * other side, which keeps the differing nodes and descends from them. */
-static uint32_t
-find_differing_leaves(const struct merkle *ours, const struct merkle *theirs, unsigned step,
-                      uint32_t *leaves)
-{
-	static uint32_t idx[1 << 16], diff[1 << 16];
-	static struct merkle_hash hash[1 << 16];
-	unsigned level = 0, next;
-	uint32_t n = 1;
-	int rounds = 0;
-
-	idx[0] = 0;
-	for (;;) {
-		int d, k;
-
-		for (uint32_t i = 0; i < n; i++)
-			hash[i] = merkle_node(ours, level, idx[i]);
-		d = merkle_diff(theirs, level, idx, hash, n, diff);
-		ck_assert_int_ge(d, 0);
-		if (level == theirs->depth || d == 0) {
-			memcpy(leaves, diff, (size_t)d * sizeof(*diff));
-			return level == theirs->depth ? (uint32_t)d : 0;
-		}
-		k = merkle_descend(theirs, level, diff, (uint32_t)d, step, &next, idx, 1 << 16);
-		ck_assert_int_gt(k, 0);
-		ck_assert_uint_gt(next, level);
-		level = next;
-		n = (uint32_t)k;
-		ck_assert_int_le(++rounds, MERKLE_MAX_DEPTH);
-	}
-}
-
-START_TEST(test_level_by_level_exchange_finds_exactly_the_differing_leaves)
-{
-	enum { N = 5000, DEPTH = 12 };
-	static struct entry e[N];
-	static uint32_t leaves[1 << DEPTH];
-	static bool want[1 << DEPTH];
-	uint64_t used[64], fresh = N;
-	/* wrapping range, so both halves of the ring are covered */
-	struct token lo = tok(0xc000000000000000ull, 17), hi = tok(0x4000000000000000ull, 3);
-	uint64_t seed = 7;
-
-	for (uint32_t i = 0; i < N; i++)
-		e[i] = mk_entry(i, "value");
-	for (int round = 0; round < 12; round++) {
-		struct merkle a, b;
-		uint32_t k = (uint32_t)(round * 3), ndiff = 0, found;
-		unsigned step = 1 + (unsigned)round % 5;
-
-		ck_assert_int_eq(merkle_init(&a, lo, hi, DEPTH), DKV_OK);
-		ck_assert_int_eq(merkle_init(&b, lo, hi, DEPTH), DKV_OK);
-		memset(want, 0, sizeof(want));
-		for (uint32_t i = 0; i < N; i++) {
-			if (!merkle_contains(&a, e[i].token))
-				continue;
-			expect(merkle_update(&a, e[i].token, NULL, &e[i].hash) == DKV_OK);
-			expect(merkle_update(&b, e[i].token, NULL, &e[i].hash) == DKV_OK);
-		}
-		/* k distinct entries differ: changed, missing on b, or only on b */
-		for (uint32_t j = 0; j < k; j++) {
-			uint64_t key = test_rand(&seed) % N;
-			struct entry x = mk_entry(key, "value");
-			struct entry y;
-			bool again = !merkle_contains(&a, x.token);
-
-			for (uint32_t u = 0; u < j && !again; u++)
-				again = used[u] == key;
-			if (again) {
-				j--;
-				continue;
-			}
-			used[j] = key;
-			switch (j % 3) {
-			case 0: /* b holds another version */
-				y = mk_entry(0, "other");
-				y.hash.a ^= test_rand(&seed);
-				merkle_update(&b, x.token, &x.hash, &y.hash);
-				break;
-			case 1: /* b lacks it */
-				merkle_update(&b, x.token, &x.hash, NULL);
-				break;
-			default: /* b holds an entry a lacks */
-				do
-					y = mk_entry(fresh++, "new");
-				while (!merkle_contains(&b, y.token));
-				x = y;
-				merkle_update(&b, y.token, NULL, &y.hash);
-				break;
-			}
-			want[merkle_leaf_of(&a, x.token)] = true;
-		}
-		for (uint32_t l = 0; l < 1u << DEPTH; l++)
-			ndiff += want[l];
-		/* (two changes in one leaf could in principle cancel; with
-		 * random 128-bit hashes they do not) */
-		found = find_differing_leaves(&a, &b, step, leaves);
-		ck_assert_uint_eq(found, ndiff);
-		for (uint32_t i = 0; i < found; i++) {
-			ck_assert_msg(want[leaves[i]], "leaf %u reported but equal", leaves[i]);
-			if (i > 0)
-				ck_assert_uint_gt(leaves[i], leaves[i - 1]);
-		}
-		ck_assert(merkle_hash_eq(merkle_root(&a), merkle_root(&b)) == (ndiff == 0));
-		merkle_free(&a);
-		merkle_free(&b);
-	}
-}
-END_TEST
-
 START_TEST(test_leaves_tile_an_ordinary_range)
 {
 	static const unsigned depths[] = {1, 3, 7, 12, 16};
@@ -360,7 +225,7 @@ START_TEST(test_leaves_tile_an_ordinary_range)
 			ck_assert_int_eq(merkle_init(&m, lo, hi, depths[d]), DKV_OK);
 			ck_assert(!merkle_contains(&m, lo));
 			ck_assert(merkle_contains(&m, hi));
-			ck_assert(!merkle_contains(&m, from_u128(to_u128(hi) + 1)));
+			ck_assert(!merkle_contains(&m, token_from_u128(token_to_u128(hi) + 1)));
 			check_tiling(&m);
 			check_random_tokens(&m, seed + (uint64_t)r, 3000);
 			merkle_free(&m);
@@ -415,7 +280,7 @@ START_TEST(test_whole_ring_splits_into_equal_leaves)
 	ck_assert_uint_eq(merkle_leaf_of(&m, start), 15);
 	merkle_leaf_bounds(&m, 0, &lo, &hi);
 	ck_assert(token_cmp(lo, start) == 0);
-	ck_assert(to_u128(hi) - to_u128(lo) == (u128)1 << 124);
+	ck_assert(token_to_u128(hi) - token_to_u128(lo) == (token_u128)1 << 124);
 	check_tiling(&m);
 	check_random_tokens(&m, 11, 5000);
 	merkle_free(&m);
@@ -439,20 +304,20 @@ START_TEST(test_a_range_smaller_than_the_leaf_count_has_empty_leaves)
 
 	/* 5 tokens over 16 leaves: offset o goes to leaf floor(o*16/5), so
 	 * leaves 0, 3, 6, 9 and 12 hold one each and the rest are empty */
-	ck_assert_int_eq(merkle_init(&m, base, from_u128(to_u128(base) + 5), 4), DKV_OK);
+	ck_assert_int_eq(merkle_init(&m, base, token_from_u128(token_to_u128(base) + 5), 4), DKV_OK);
 	check_tiling(&m);
 	for (uint32_t o = 0; o < 5; o++) {
-		struct token t = from_u128(to_u128(base) + 1 + o);
+		struct token t = token_from_u128(token_to_u128(base) + 1 + o);
 		uint32_t leaf = merkle_leaf_of(&m, t);
 
 		ck_assert_uint_eq(leaf, o * 16 / 5);
 		merkle_leaf_bounds(&m, leaf, &lo, &hi);
 		ck_assert(token_cmp(hi, t) == 0);
-		ck_assert(to_u128(hi) - to_u128(lo) == 1);
+		ck_assert(token_to_u128(hi) - token_to_u128(lo) == 1);
 	}
 	merkle_leaf_bounds(&m, 1, &lo, &hi);
 	ck_assert(token_cmp(lo, hi) == 0);
-	ck_assert(token_cmp(lo, from_u128(to_u128(base) + 1)) == 0);
+	ck_assert(token_cmp(lo, token_from_u128(token_to_u128(base) + 1)) == 0);
 	merkle_free(&m);
 
 	/* a single token: leaf 0 holds it, every other leaf is empty at it */
@@ -468,10 +333,10 @@ START_TEST(test_a_range_smaller_than_the_leaf_count_has_empty_leaves)
 	/* span just above and below the leaf count */
 	base = tok(7, UINT64_MAX - 30); /* the low word wraps inside the range */
 	for (uint64_t span = 60; span < 70; span++) {
-		ck_assert_int_eq(merkle_init(&m, base, from_u128(to_u128(base) + span), 6), DKV_OK);
+		ck_assert_int_eq(merkle_init(&m, base, token_from_u128(token_to_u128(base) + span), 6), DKV_OK);
 		check_tiling(&m);
 		for (uint64_t o = 0; o < span; o++) {
-			struct token t = from_u128(to_u128(base) + 1 + o);
+			struct token t = token_from_u128(token_to_u128(base) + 1 + o);
 
 			expect(leaf_holds(&m, merkle_leaf_of(&m, t), t));
 		}
@@ -521,59 +386,29 @@ START_TEST(test_out_of_memory_is_reported)
 }
 END_TEST
 
-START_TEST(test_remote_levels_and_indexes_out_of_range_are_rejected)
+/* What the exchange checks a peer's (level, index) with before reading a
+ * node (merkle_node asserts it). */
+START_TEST(test_remote_levels_and_indexes_out_of_range_are_not_nodes)
 {
 	struct merkle m;
-	struct merkle_hash h[4] = {{0, 0}, {0, 0}, {0, 0}, {0, 0}};
-	uint32_t out[64] = {0}, idx[4];
-	unsigned level = 99;
 
 	ck_assert_int_eq(merkle_init(&m, tok(0, 0), tok(0, 0), 4), DKV_OK);
+	ck_assert(merkle_node_valid(&m, 0, 0));
+	ck_assert(merkle_node_valid(&m, 2, 3));
 	ck_assert(merkle_node_valid(&m, 4, 15));
-	ck_assert(!merkle_node_valid(&m, 4, 16));
-	ck_assert(!merkle_node_valid(&m, 5, 0));
+	ck_assert(!merkle_node_valid(&m, 4, 16)); /* past the level's width */
+	ck_assert(!merkle_node_valid(&m, 2, 4));
 	ck_assert(!merkle_node_valid(&m, 0, 1));
-	/* level past the leaves */
-	idx[0] = 0;
-	ck_assert_int_eq(merkle_diff(&m, 5, idx, h, 1, out), DKV_EINVAL);
-	ck_assert_int_eq(merkle_diff(&m, UINT32_MAX, idx, h, 1, out), DKV_EINVAL);
-	ck_assert_int_eq(merkle_descend(&m, 5, idx, 1, 1, &level, out, 64), DKV_EINVAL);
-	/* index past the level's width */
-	idx[0] = 2;
-	ck_assert_int_eq(merkle_diff(&m, 1, idx, h, 1, out), DKV_EINVAL);
-	ck_assert_int_eq(merkle_descend(&m, 1, idx, 1, 1, &level, out, 64), DKV_EINVAL);
-	idx[0] = UINT32_MAX;
-	ck_assert_int_eq(merkle_diff(&m, 4, idx, h, 1, out), DKV_EINVAL);
-	/* duplicates and disorder (and so more nodes than the level has) */
-	idx[0] = 1, idx[1] = 1;
-	ck_assert_int_eq(merkle_diff(&m, 2, idx, h, 2, out), DKV_EINVAL);
-	idx[0] = 2, idx[1] = 1;
-	ck_assert_int_eq(merkle_descend(&m, 2, idx, 2, 1, &level, out, 64), DKV_EINVAL);
-	/* nothing below the leaves, and no zero step */
-	idx[0] = 3;
-	ck_assert_int_eq(merkle_descend(&m, 4, idx, 1, 1, &level, out, 64), DKV_EINVAL);
-	ck_assert_int_eq(merkle_descend(&m, 2, idx, 1, 0, &level, out, 64), DKV_EINVAL);
-	ck_assert_uint_eq(level, 99);
-	ck_assert_uint_eq(out[0], 0);
-	/* room for too few */
-	idx[0] = 0, idx[1] = 3;
-	ck_assert_int_eq(merkle_descend(&m, 2, idx, 2, 2, &level, out, 7), DKV_ETOOBIG);
-	ck_assert_uint_eq(level, 99);
-	/* and the valid calls: a step past the leaves stops at them */
-	ck_assert_int_eq(merkle_descend(&m, 2, idx, 2, 9, &level, out, 8), 8);
-	ck_assert_uint_eq(level, 4);
-	ck_assert_uint_eq(out[0], 0);
-	ck_assert_uint_eq(out[3], 3);
-	ck_assert_uint_eq(out[4], 12);
-	ck_assert_uint_eq(out[7], 15);
-	ck_assert_int_eq(merkle_descend(&m, 0, idx, 1, 1, &level, out, 2), 2);
-	ck_assert_uint_eq(level, 1);
-	ck_assert(out[0] == 0 && out[1] == 1);
-	ck_assert_int_eq(merkle_diff(&m, 2, idx, h, 2, out), 0);
-	ck_assert_int_eq(merkle_diff(&m, 2, idx, h, 0, out), 0);
-	h[1].b = 1;
-	ck_assert_int_eq(merkle_diff(&m, 2, idx, h, 2, out), 1);
-	ck_assert_uint_eq(out[0], 3);
+	ck_assert(!merkle_node_valid(&m, 4, UINT32_MAX));
+	ck_assert(!merkle_node_valid(&m, 5, 0)); /* below the leaves */
+	ck_assert(!merkle_node_valid(&m, 31, 0));
+	ck_assert(!merkle_node_valid(&m, 32, 0)); /* would overflow a 32-bit shift */
+	ck_assert(!merkle_node_valid(&m, UINT32_MAX, 0));
+	merkle_free(&m);
+	ck_assert_int_eq(merkle_init(&m, tok(0, 0), tok(0, 0), MERKLE_MAX_DEPTH), DKV_OK);
+	ck_assert(merkle_node_valid(&m, MERKLE_MAX_DEPTH, (1u << MERKLE_MAX_DEPTH) - 1));
+	ck_assert(!merkle_node_valid(&m, MERKLE_MAX_DEPTH, 1u << MERKLE_MAX_DEPTH));
+	ck_assert(!merkle_node_valid(&m, MERKLE_MAX_DEPTH + 1, 0));
 	merkle_free(&m);
 }
 END_TEST
@@ -587,7 +422,6 @@ main(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_updates_in_any_order_give_the_same_root);
 	tcase_add_test(tc, test_entry_hash_separates_key_and_object);
-	tcase_add_test(tc, test_level_by_level_exchange_finds_exactly_the_differing_leaves);
 	tcase_add_test(tc, test_leaves_tile_an_ordinary_range);
 	tcase_add_test(tc, test_leaves_tile_a_range_that_wraps_past_zero);
 	tcase_add_test(tc, test_whole_ring_splits_into_equal_leaves);
@@ -595,7 +429,7 @@ main(void)
 	tcase_add_test(tc, test_update_outside_the_range_is_rejected);
 	tcase_add_test(tc, test_bad_depth_is_rejected);
 	tcase_add_test(tc, test_out_of_memory_is_reported);
-	tcase_add_test(tc, test_remote_levels_and_indexes_out_of_range_are_rejected);
+	tcase_add_test(tc, test_remote_levels_and_indexes_out_of_range_are_not_nodes);
 	suite_add_tcase(s, tc);
 	return run_suite(s);
 }

@@ -8,7 +8,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/token.h"
 #include "core/vv.h"
+
+/* For checks inside loops over thousands of cases: Check's ck_assert
+ * records each passing check through a pipe, which makes such loops take
+ * seconds; this reports only a failure (with its line). */
+#define expect(cond)                                                                               \
+	do {                                                                                       \
+		if (!(cond))                                                                       \
+			ck_abort_msg("expected " #cond);                                           \
+	} while (0)
 
 static inline struct actor
 mk_actor(const char *id)

@@ -6,6 +6,12 @@
  * each length against what remains: a short or lying input sets rd->bad and
  * yields zeros, never an out-of-bounds read. Callers check rd->bad once at
  * the end (or earlier where a value drives a loop).
+ *
+ * Variable-length unsigned integers (wr_uvar/rd_uvar, for lengths and
+ * small counts where bytes matter) take 7 bits a byte, low bits first,
+ * the high bit set on every byte but the last: 1 byte below 128, at most
+ * WR_UVAR_MAX. The reader refuses a value over 64 bits and a non-minimal
+ * form (a trailing zero byte), so every value has one encoding.
  */
 #ifndef DKV_CORE_BYTES_H
 #define DKV_CORE_BYTES_H
@@ -53,6 +59,30 @@ wr_bytes(struct wr *w, const void *b, size_t n)
 	if (n > 0)
 		memcpy(w->p + w->len, b, n);
 	w->len += n;
+}
+
+#define WR_UVAR_MAX 10
+
+static inline size_t
+uvar_size(uint64_t v)
+{
+	size_t n = 1;
+
+	while (v >= 0x80) {
+		v >>= 7;
+		n++;
+	}
+	return n;
+}
+
+static inline void
+wr_uvar(struct wr *w, uint64_t v)
+{
+	while (v >= 0x80) {
+		w->p[w->len++] = (uint8_t)(v | 0x80);
+		v >>= 7;
+	}
+	w->p[w->len++] = (uint8_t)v;
 }
 
 struct rd {
@@ -123,6 +153,29 @@ rd_u64(struct rd *r)
 		for (int i = 7; i >= 0; i--)
 			v = (v << 8) | b[i];
 	return v;
+}
+
+static inline uint64_t
+rd_uvar(struct rd *r)
+{
+	uint64_t v = 0;
+
+	for (unsigned shift = 0; shift < 64; shift += 7) {
+		uint8_t b = rd_u8(r);
+
+		if (r->bad)
+			return 0;
+		if (shift == 63 && b > 1)
+			break; /* over 64 bits */
+		v |= (uint64_t)(b & 0x7f) << shift;
+		if ((b & 0x80) == 0) {
+			if (b == 0 && shift > 0)
+				break; /* not the shortest form */
+			return v;
+		}
+	}
+	r->bad = true;
+	return 0;
 }
 
 #endif

@@ -165,6 +165,27 @@ merkle_entry_hash(const void *key, size_t klen, const void *obj, size_t olen)
 	return out;
 }
 
+uint32_t
+merkle_key_tag(const void *key, size_t klen, uint32_t salt)
+{
+	uint64_t h[2];
+
+	lmmh_x64_128(key, (unsigned int)klen, salt, h);
+	return (uint32_t)h[0];
+}
+
+uint64_t
+merkle_range_id(struct token lo, struct token hi)
+{
+	uint8_t buf[2 * TOKEN_BYTES];
+	uint64_t h[2];
+
+	token_to_bytes(lo, buf);
+	token_to_bytes(hi, buf + TOKEN_BYTES);
+	hash_bytes(buf, sizeof(buf), h);
+	return h[0];
+}
+
 int
 merkle_update(struct merkle *m, struct token t, const struct merkle_hash *old,
               const struct merkle_hash *new)
@@ -222,59 +243,4 @@ bool
 merkle_hash_eq(struct merkle_hash a, struct merkle_hash b)
 {
 	return a.a == b.a && a.b == b.b;
-}
-
-/* A peer's node list: level in the tree, indexes strictly increasing and
- * in range (so n <= 2^level and there are no duplicates). */
-static bool
-node_list_valid(const struct merkle *m, unsigned level, const uint32_t *idx, uint32_t n)
-{
-	if (level > m->depth)
-		return false;
-	for (uint32_t i = 0; i < n; i++) {
-		if (idx[i] >= (uint32_t)1 << level)
-			return false;
-		if (i > 0 && idx[i] <= idx[i - 1])
-			return false;
-	}
-	return true;
-}
-
-int
-merkle_diff(const struct merkle *m, unsigned level, const uint32_t *idx,
-            const struct merkle_hash *hash, uint32_t n, uint32_t *out)
-{
-	int count = 0;
-
-	if (!node_list_valid(m, level, idx, n))
-		return DKV_EINVAL;
-	for (uint32_t i = 0; i < n; i++)
-		if (!merkle_hash_eq(merkle_node(m, level, idx[i]), hash[i]))
-			out[count++] = idx[i];
-	return count;
-}
-
-int
-merkle_descend(const struct merkle *m, unsigned level, const uint32_t *idx, uint32_t n,
-               unsigned step, unsigned *out_level, uint32_t *out, size_t max)
-{
-	unsigned down;
-	uint64_t total;
-	size_t k = 0;
-
-	if (step == 0 || level >= m->depth || !node_list_valid(m, level, idx, n))
-		return DKV_EINVAL;
-	down = step < m->depth - level ? step : m->depth - level;
-	/* n <= 2^level, so total <= 2^depth <= 2^16 */
-	total = (uint64_t)n << down;
-	if (total > max)
-		return DKV_ETOOBIG;
-	for (uint32_t i = 0; i < n; i++) {
-		uint32_t first = idx[i] << down;
-
-		for (uint32_t j = 0; j < (uint32_t)1 << down; j++)
-			out[k++] = first + j;
-	}
-	*out_level = level + down;
-	return (int)k;
 }

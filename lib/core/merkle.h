@@ -24,14 +24,11 @@
  * array: node (level, index) lives at nodes[2^level + index], children
  * of heap slot p are 2p and 2p+1, slot 0 is unused.
  *
- * The exchange, level by level: one side sends the hashes of some nodes
- * (the root first); the other calls merkle_diff to keep those whose hash
- * differs from its own, then merkle_descend to name their descendants a
- * few levels down, and sends back its hashes of those; and so on until
- * the differing leaves are known and merkle_leaf_bounds turns them into
- * token ranges to synchronise. Levels, indexes and counts received from a
- * peer are validated by merkle_diff and merkle_descend (DKV_EINVAL),
- * never asserted.
+ * The exchange walks down many trees at once, level by level, from the
+ * roots to the differing leaves (merkle_walk.h), reading nodes with
+ * merkle_node after checking peers' levels and indexes with
+ * merkle_node_valid; merkle_leaf_bounds then turns the leaves into token
+ * ranges to synchronise.
  */
 #ifndef DKV_CORE_MERKLE_H
 #define DKV_CORE_MERKLE_H
@@ -81,6 +78,16 @@ void merkle_leaf_bounds(const struct merkle *m, uint32_t leaf, struct token *lo,
  * Different (key, object) splits of the same bytes hash differently. */
 struct merkle_hash merkle_entry_hash(const void *key, size_t klen, const void *obj, size_t olen);
 
+/* A 32-bit tag for a key, salted: an exchange names keys by their tags
+ * rather than their bytes, with a salt of its own, so two keys that
+ * share a tag in one exchange (about one batch in 10^4) most likely do
+ * not in the next. */
+uint32_t merkle_key_tag(const void *key, size_t klen, uint32_t salt);
+
+/* A 64-bit name for the range (lo, hi], by which two replicas find the
+ * trees they share. */
+uint64_t merkle_range_id(struct token lo, struct token hi);
+
 /* Accounts for one entry at token t changing from *old to *new: insert
  * is (NULL, new), delete (old, NULL), change (old, new). DKV_EINVAL, and
  * the tree unchanged, when t is outside the range. Threads may update
@@ -95,22 +102,5 @@ bool merkle_node_valid(const struct merkle *m, unsigned level, uint32_t index);
 struct merkle_hash merkle_node(const struct merkle *m, unsigned level, uint32_t index);
 struct merkle_hash merkle_root(const struct merkle *m);
 bool merkle_hash_eq(struct merkle_hash a, struct merkle_hash b);
-
-/* Compares a peer's hashes of n nodes at one level (idx[i], hash[i])
- * with ours and writes the indexes that differ to out (room for n, in
- * the input's order); returns how many. DKV_EINVAL, with out untouched,
- * when level > depth or idx is not strictly increasing and below
- * 2^level (which also bounds n and rules out duplicates). */
-int merkle_diff(const struct merkle *m, unsigned level, const uint32_t *idx,
-                const struct merkle_hash *hash, uint32_t n, uint32_t *out);
-
-/* The descendants, step levels down (cut at the leaves), of n nodes at
- * one level: sets *out_level and writes their indexes to out, in
- * increasing order; returns how many (n * 2^(*out_level - level)).
- * DKV_EINVAL when step is 0, level >= depth (leaves have no children) or
- * idx is not as for merkle_diff; DKV_ETOOBIG when more than max would
- * come out (take a smaller step). out is untouched on error. */
-int merkle_descend(const struct merkle *m, unsigned level, const uint32_t *idx, uint32_t n,
-                   unsigned step, unsigned *out_level, uint32_t *out, size_t max);
 
 #endif

@@ -466,3 +466,17 @@ fail:
 	object_free(o);
 	return err;
 }
+
+uint64_t
+object_vv_sum(const void *buf, size_t len)
+{
+	struct object o;
+	uint64_t sum = 0;
+
+	if (object_decode(&o, buf, len) != DKV_OK)
+		return 0;
+	for (uint32_t i = 0; i < o.vv.n; i++)
+		sum += vv_entries_const(&o.vv)[i].counter;
+	object_free(&o);
+	return sum;
+}

@@ -94,5 +94,9 @@ size_t object_encoded_size(const struct object *o);
 void object_encode(struct object *o, uint8_t *out);
 /* Parses buf (values stay borrowed from it). DKV_EIO if malformed. */
 int object_decode(struct object *o, const void *buf, size_t len);
+/* The sum of an encoded object's version-vector counters, 0 if it does
+ * not decode: a version that dominates another has a larger sum (what
+ * anti-entropy uses to pick which side sends, keydiff.h). */
+uint64_t object_vv_sum(const void *buf, size_t len);
 
 #endif

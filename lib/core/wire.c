@@ -132,13 +132,21 @@ body_size(const struct msg *m)
 	case WMSG_STORED:
 		return n + 8 + 4;
 	case WMSG_AE_TREE:
+		return n + 8 + 1 + 1 + 4 + (size_t)m->ae.n * (m->ae.level == 0 ? 16 : 8);
+	case WMSG_AE_DIFF:
+		return n + 8 + 1 + 4 + ((size_t)m->ae.n + 7) / 8 * (m->ae.level == 0 ? 2 : 1);
 	case WMSG_AE_KEYS:
-		return n + 8 + 2 * TOKEN_BYTES + 3 + 4 + (size_t)m->ae.n * WIRE_AE_NODE + 4 +
-		       m->ae.keys_len;
 	case WMSG_AE_WANT:
-		return n + 8 + 2 * TOKEN_BYTES + 1 + 4 + 4 + 4 + m->ae.keys_len;
-	case WMSG_AE_DONE:
-		return n + 8 + 4 + WIRE_AE_COUNTS * 8;
+		return n + 8 + 1 + 4 + 4 + 4 + m->ae.keys_len;
+	case WMSG_AE_OBJS:
+		return n + 8 + 4 + m->ae.keys_len;
+	case WMSG_AE_DONE: {
+		size_t c = 0;
+
+		for (int i = 0; i < WIRE_AE_COUNTS; i++)
+			c += uvar_size(m->ae.counts[i]);
+		return n + 8 + 4 + c;
+	}
 	case WMSG_AE_REPAIR:
 		return n + 8;
 	case WMSG_MOVE_REQ:
@@ -152,52 +160,79 @@ body_size(const struct msg *m)
 	}
 }
 
-void
-wire_ae_put_node(uint8_t *nodes, uint32_t i, uint32_t index, uint64_t hash)
+size_t
+wire_ae_entry_size(uint8_t type, const struct wire_ae_entry *e)
 {
-	struct wr w = {nodes + (size_t)i * WIRE_AE_NODE, 0};
-
-	wr_u32(&w, index);
-	wr_u64(&w, hash);
+	if (type == WMSG_AE_KEYS)
+		return 4 + 8 + uvar_size(e->sum);
+	if (type == WMSG_AE_WANT)
+		return 4 + 1;
+	return 1 + uvar_size(e->klen) + e->klen + uvar_size(e->olen) + e->olen;
 }
 
 void
-wire_ae_get_node(const uint8_t *nodes, uint32_t i, uint32_t *index, uint64_t *hash)
+wire_ae_put_entry(uint8_t type, uint8_t *out, size_t *off, const struct wire_ae_entry *e)
 {
-	struct rd r = rd_init(nodes + (size_t)i * WIRE_AE_NODE, WIRE_AE_NODE);
+	struct wr w = {out, *off};
 
-	*index = rd_u32(&r);
-	*hash = rd_u64(&r);
-}
-
-void
-wire_ae_put_key(uint8_t *keys, size_t *off, const void *key, uint16_t klen, bool entry,
-                uint64_t hash, uint64_t sum)
-{
-	struct wr w = {keys, *off};
-
-	wr_u16(&w, klen);
-	wr_bytes(&w, key, klen);
-	wr_u64(&w, hash);
-	if (entry)
-		wr_u64(&w, sum);
+	if (type == WMSG_AE_KEYS) {
+		wr_u32(&w, e->tag);
+		wr_u64(&w, e->hash);
+		wr_uvar(&w, e->sum);
+	} else if (type == WMSG_AE_WANT) {
+		wr_u32(&w, e->tag);
+		wr_u8(&w, e->flags);
+	} else {
+		wr_u8(&w, e->flags);
+		wr_uvar(&w, e->klen);
+		wr_bytes(&w, e->key, e->klen);
+		wr_uvar(&w, e->olen);
+		wr_bytes(&w, e->obj, e->olen);
+	}
 	*off = w.len;
 }
 
+/* Reads one entry of type's format from r; false if it is malformed. */
+static bool
+rd_ae_entry(struct rd *r, uint8_t type, struct wire_ae_entry *e)
+{
+	uint64_t klen, olen;
+
+	memset(e, 0, sizeof(*e));
+	if (type == WMSG_AE_KEYS) {
+		e->tag = rd_u32(r);
+		e->hash = rd_u64(r);
+		e->sum = rd_uvar(r);
+		return !r->bad;
+	}
+	if (type == WMSG_AE_WANT) {
+		e->tag = rd_u32(r);
+		e->flags = rd_u8(r);
+		return !r->bad && (e->flags & ~WIRE_AE_SYNCBACK) == 0;
+	}
+	e->flags = rd_u8(r);
+	klen = rd_uvar(r);
+	if (r->bad || klen == 0 || klen > WIRE_MAX_KEY || (e->flags & ~WIRE_AE_SYNCBACK) != 0)
+		return false;
+	e->klen = (uint32_t)klen;
+	e->key = rd_bytes(r, e->klen);
+	olen = rd_uvar(r);
+	if (r->bad || olen > r->left)
+		return false;
+	e->olen = (uint32_t)olen;
+	e->obj = rd_bytes(r, e->olen);
+	return !r->bad;
+}
+
 bool
-wire_ae_next_key(const struct wire_ae *ae, bool entry, size_t *off, const uint8_t **key,
-                 uint16_t *klen, uint64_t *hash, uint64_t *sum)
+wire_ae_next_entry(const struct wire_ae *ae, size_t *off, struct wire_ae_entry *e)
 {
 	struct rd r;
 
 	if (*off >= ae->keys_len)
 		return false;
 	r = rd_init(ae->keys + *off, ae->keys_len - *off);
-	*klen = rd_u16(&r);
-	*key = rd_bytes(&r, *klen);
-	*hash = rd_u64(&r);
-	*sum = entry ? rd_u64(&r) : 0;
-	if (r.bad || *klen == 0)
+	if (!rd_ae_entry(&r, ae->type, e))
 		return false; /* the decoder checked it: cannot happen */
 	*off = ae->keys_len - r.left;
 	return true;
@@ -315,36 +350,42 @@ wire_encode(const struct msg *m, uint8_t **out, size_t *len)
 		wr_u32(&w, (uint32_t)m->op.status);
 		break;
 	case WMSG_AE_TREE:
-	case WMSG_AE_KEYS:
 		wr_u64(&w, m->ae.sid);
-		wr_token(&w, m->ae.lo);
-		wr_token(&w, m->ae.hi);
 		wr_u8(&w, m->ae.depth);
 		wr_u8(&w, m->ae.level);
-		wr_u8(&w, m->ae.flags);
 		wr_u32(&w, m->ae.n);
-		if (m->ae.n > 0)
-			wr_bytes(&w, m->ae.nodes, (size_t)m->ae.n * WIRE_AE_NODE);
-		wr_u32(&w, m->ae.nkeys);
-		if (m->ae.keys_len > 0)
-			wr_bytes(&w, m->ae.keys, m->ae.keys_len);
+		for (uint32_t i = 0; m->ae.level == 0 && i < m->ae.n; i++)
+			wr_u64(&w, m->ae.ids[i]);
+		for (uint32_t i = 0; i < m->ae.n; i++)
+			wr_u64(&w, m->ae.hashes[i]);
 		break;
+	case WMSG_AE_DIFF:
+		wr_u64(&w, m->ae.sid);
+		wr_u8(&w, m->ae.level);
+		wr_u32(&w, m->ae.n);
+		wr_bytes(&w, m->ae.bits, ((size_t)m->ae.n + 7) / 8);
+		if (m->ae.level == 0)
+			wr_bytes(&w, m->ae.unknown, ((size_t)m->ae.n + 7) / 8);
+		break;
+	case WMSG_AE_KEYS:
 	case WMSG_AE_WANT:
 		wr_u64(&w, m->ae.sid);
-		wr_token(&w, m->ae.lo);
-		wr_token(&w, m->ae.hi);
 		wr_u8(&w, m->ae.flags);
 		wr_u32(&w, m->ae.n);
 		wr_u32(&w, (uint32_t)m->ae.counts[1]);
 		wr_u32(&w, m->ae.nkeys);
-		if (m->ae.keys_len > 0)
-			wr_bytes(&w, m->ae.keys, m->ae.keys_len);
+		wr_bytes(&w, m->ae.keys, m->ae.keys_len);
+		break;
+	case WMSG_AE_OBJS:
+		wr_u64(&w, m->ae.sid);
+		wr_u32(&w, m->ae.nkeys);
+		wr_bytes(&w, m->ae.keys, m->ae.keys_len);
 		break;
 	case WMSG_AE_DONE:
 		wr_u64(&w, m->ae.sid);
 		wr_u32(&w, (uint32_t)m->ae.status);
 		for (int i = 0; i < WIRE_AE_COUNTS; i++)
-			wr_u64(&w, m->ae.counts[i]);
+			wr_uvar(&w, m->ae.counts[i]);
 		break;
 	case WMSG_AE_REPAIR:
 		wr_u64(&w, m->ae.sid);
@@ -506,8 +547,7 @@ rd_op(struct rd *r, uint8_t type, struct wire_op *op)
 		break;
 	case WMSG_STORE:
 		op->flags = rd_u8(r);
-		if ((op->flags & ~(WOP_HINT | WOP_NOACK | WOP_SYNCBACK)) != 0 ||
-		    ((op->flags & WOP_SYNCBACK) != 0 && (op->flags & WOP_NOACK) == 0) ||
+		if ((op->flags & ~(WOP_HINT | WOP_NOACK)) != 0 ||
 		    ((op->flags & WOP_HINT) != 0 && (!rd_actor(r, &op->hint) || op->hint.len == 0)))
 			return DKV_EINVAL;
 		op->key = rd_blob(r, &op->klen, WIRE_MAX_KEY);
@@ -634,77 +674,90 @@ rd_move(struct rd *r, uint8_t type, struct wire_move *mv)
 
 /* nkeys keys (each u16 length >= 1, bytes, a u64 and for entries a
  * second one) making up the rest of the body. */
+/* The entries that fill the rest of r: nkeys of them, well formed. */
 static int
-rd_ae_keys(struct rd *r, struct wire_ae *ae, bool entry)
+rd_ae_entries(struct rd *r, struct wire_ae *ae)
 {
-	size_t off = 0;
-	uint32_t k;
+	struct rd er;
 
 	ae->nkeys = rd_u32(r);
-	if (r->bad || ae->nkeys > r->left / (entry ? 19 : 11))
+	/* an entry takes at least 3 bytes */
+	if (r->bad || ae->nkeys > r->left / 3)
 		return DKV_EINVAL;
 	ae->keys = r->p;
 	ae->keys_len = r->left;
-	for (k = 0; k < ae->nkeys; k++) {
-		struct rd kr = rd_init(ae->keys + off, ae->keys_len - off);
-		uint16_t klen = rd_u16(&kr);
+	er = rd_init(ae->keys, ae->keys_len);
+	for (uint32_t k = 0; k < ae->nkeys; k++) {
+		struct wire_ae_entry e;
 
-		rd_bytes(&kr, klen);
-		rd_u64(&kr);
-		if (entry)
-			rd_u64(&kr);
-		if (kr.bad || klen == 0)
+		if (!rd_ae_entry(&er, ae->type, &e))
 			return DKV_EINVAL;
-		off = ae->keys_len - kr.left;
 	}
-	if (off != ae->keys_len)
+	if (er.left != 0)
 		return DKV_EINVAL; /* trailing bytes */
 	rd_bytes(r, ae->keys_len);
 	return DKV_OK;
 }
 
+/* Whether a bitmap of n bits has its bits past n zero, as written. */
+static bool
+bitmap_tail_clear(const uint8_t *b, uint32_t n)
+{
+	return n % 8 == 0 || (b[n / 8] >> (n % 8)) == 0;
+}
+
 static int
 rd_ae(struct rd *r, uint8_t type, struct wire_ae *ae)
 {
-	uint32_t prev = 0;
+	size_t bytes;
 
+	ae->type = type;
 	ae->sid = rd_u64(r);
 	switch (type) {
 	case WMSG_AE_TREE:
-	case WMSG_AE_KEYS:
-		ae->lo = rd_token(r);
-		ae->hi = rd_token(r);
 		ae->depth = rd_u8(r);
 		ae->level = rd_u8(r);
+		ae->n = rd_u32(r);
+		if (r->bad || ae->n > WIRE_AE_MAX_NODES || ae->depth == 0 || ae->depth > 16 ||
+		    ae->level > ae->depth || (ae->level == 0 && ae->n == 0) ||
+		    (size_t)ae->n * (ae->level == 0 ? 16 : 8) != r->left)
+			return DKV_EINVAL;
+		if (ae->n > 0 && (ae->hashes = mem_reallocarray(NULL, ae->n, 8)) == NULL)
+			return DKV_ENOMEM;
+		if (ae->level == 0 && (ae->ids = mem_reallocarray(NULL, ae->n, 8)) == NULL)
+			return DKV_ENOMEM;
+		for (uint32_t i = 0; ae->level == 0 && i < ae->n; i++)
+			ae->ids[i] = rd_u64(r);
+		for (uint32_t i = 0; i < ae->n; i++)
+			ae->hashes[i] = rd_u64(r);
+		return r->bad ? DKV_EINVAL : DKV_OK;
+	case WMSG_AE_DIFF:
+		ae->level = rd_u8(r);
+		ae->n = rd_u32(r);
+		bytes = ((size_t)ae->n + 7) / 8;
+		if (r->bad || ae->n > WIRE_AE_MAX_NODES || ae->level > 16)
+			return DKV_EINVAL;
+		ae->bits = rd_bytes(r, bytes);
+		if (ae->level == 0)
+			ae->unknown = rd_bytes(r, bytes);
+		if (r->bad || !bitmap_tail_clear(ae->bits, ae->n) ||
+		    (ae->level == 0 && !bitmap_tail_clear(ae->unknown, ae->n)))
+			return DKV_EINVAL;
+		return DKV_OK;
+	case WMSG_AE_KEYS:
+	case WMSG_AE_WANT:
 		ae->flags = rd_u8(r);
 		ae->n = rd_u32(r);
-		if (r->bad || ae->n > WIRE_AE_MAX_NODES || (size_t)ae->n * WIRE_AE_NODE > r->left ||
-		    ae->level > ae->depth || (ae->flags & ~WIRE_AE_LAST) != 0)
+		ae->counts[1] = rd_u32(r);
+		if (r->bad || (ae->flags & ~WIRE_AE_LAST) != 0)
 			return DKV_EINVAL;
-		ae->nodes = rd_bytes(r, (size_t)ae->n * WIRE_AE_NODE);
-		for (uint32_t i = 0; i < ae->n; i++) {
-			uint32_t idx;
-			uint64_t h;
-
-			wire_ae_get_node(ae->nodes, i, &idx, &h);
-			if ((i > 0 && idx <= prev) || (ae->level < 32 && idx >> ae->level != 0))
-				return DKV_EINVAL;
-			prev = idx;
-		}
-		return rd_ae_keys(r, ae, type == WMSG_AE_KEYS);
-	case WMSG_AE_WANT:
-		ae->lo = rd_token(r);
-		ae->hi = rd_token(r);
-		ae->flags = rd_u8(r);
-		ae->n = rd_u32(r); /* objects sent before it */
-		ae->counts[1] = rd_u32(r); /* keys compared */
-		if ((ae->flags & ~WIRE_AE_LAST) != 0)
-			return DKV_EINVAL;
-		return rd_ae_keys(r, ae, false);
+		return rd_ae_entries(r, ae);
+	case WMSG_AE_OBJS:
+		return rd_ae_entries(r, ae);
 	case WMSG_AE_DONE:
 		ae->status = (int32_t)rd_u32(r);
 		for (int i = 0; i < WIRE_AE_COUNTS; i++)
-			ae->counts[i] = rd_u64(r);
+			ae->counts[i] = rd_uvar(r);
 		return r->bad || !status_ok(ae->status) ? DKV_EINVAL : DKV_OK;
 	case WMSG_AE_REPAIR:
 		return r->bad ? DKV_EINVAL : DKV_OK;
@@ -797,12 +850,18 @@ wire_decode(uint8_t type, const uint8_t *body, size_t len, struct msg *m)
 			goto fail;
 		break;
 	case WMSG_AE_TREE:
+	case WMSG_AE_DIFF:
 	case WMSG_AE_KEYS:
 	case WMSG_AE_WANT:
+	case WMSG_AE_OBJS:
 	case WMSG_AE_DONE:
 	case WMSG_AE_REPAIR:
-		if (rd_ae(&r, type, &m->ae) != DKV_OK)
+		if ((err = rd_ae(&r, type, &m->ae)) != DKV_OK) {
+			if (err != DKV_ENOMEM)
+				err = DKV_EINVAL;
 			goto fail;
+		}
+		err = DKV_EINVAL;
 		break;
 	case WMSG_MOVE_REQ:
 	case WMSG_MOVE_DATA:
@@ -848,6 +907,10 @@ wire_state_copy(struct peer_state *dst, const struct peer_state *src)
 void
 wire_msg_free(struct msg *m)
 {
+	mem_free(m->ae.hashes);
+	m->ae.hashes = NULL;
+	mem_free(m->ae.ids);
+	m->ae.ids = NULL;
 	mem_free(m->digests);
 	m->digests = NULL;
 	m->ndigests = 0;

@@ -21,7 +21,7 @@
 #include "core/vv.h"
 
 #define WIRE_MAGIC 0x31564b44u /* "DKV1" as little-endian bytes */
-#define WIRE_VERSION 3 /* 2: hints, anti-entropy, PURGE; 3: range moves */
+#define WIRE_VERSION 4 /* 2: hints, anti-entropy, PURGE; 3: range moves; 4: AE over many ranges */
 #define WIRE_HEADER 12
 #define WIRE_MAX_PEERS 4096
 #define WIRE_MAX_TOKENS 4096
@@ -44,10 +44,10 @@ enum wire_type {
 	WMSG_STORED,  /* status */
 	WMSG_READ,    /* send me what you hold: key */
 	WMSG_VALUE,   /* status and the object (none when status says so) */
-	/* anti-entropy (lib/ae.h): one exchange per token range, by session
-	 * id; every message names the range */
-	WMSG_AE_TREE,   /* my hashes of these tree nodes at one level */
-	WMSG_AE_KEYS,   /* my entries (key, hash) in these leaves */
+	/* anti-entropy (lib/ae.h): an exchange ("session", by id) compares
+	 * the ranges two replicas share, many at once */
+	WMSG_AE_TREE,   /* my hashes of the frontier (roots: with the ranges) */
+	WMSG_AE_KEYS,   /* my entries (key, hash) in the next differing leaves */
 	WMSG_AE_WANT,   /* send me your objects for these keys */
 	WMSG_AE_DONE,   /* the exchange is over (status, counts) */
 	WMSG_AE_REPAIR, /* run a full repair pass now, answer AE_DONE */
@@ -56,6 +56,9 @@ enum wire_type {
 	WMSG_MOVE_REQ,  /* send me your objects in (lo, hi] after this cursor */
 	WMSG_MOVE_DATA, /* objects of a range, in ring order (LAST: no more) */
 	WMSG_LEAVE,     /* decommission yourself (answered by a MOVE_DATA status) */
+	/* version 4 */
+	WMSG_AE_DIFF, /* which nodes of the frontier differ from mine */
+	WMSG_AE_OBJS, /* objects to merge (anti-entropy), no answer */
 	WMSG_TYPE_MAX
 };
 
@@ -93,9 +96,6 @@ struct peer_state {
 #define WOP_HINT 0x04u
 /* STORE flag: no STORED answer wanted (anti-entropy's transfers) */
 #define WOP_NOACK 0x08u
-/* STORE flag (with WOP_NOACK): after merging, send the sender what this
- * replica now holds if that differs from what it sent (anti-entropy) */
-#define WOP_SYNCBACK 0x10u
 
 /* The body of a replication message. Byte fields point into the frame
  * being decoded (valid during the on_msg callback only); klen is 1..
@@ -112,27 +112,39 @@ struct wire_op {
 	uint64_t hash;     /* PURGE: the entry hash the record must still have */
 };
 
-/* An anti-entropy message. The arrays point into the frame being decoded
- * (valid during the on_msg callback only) and were checked by the decoder:
- *   nodes: n entries of WIRE_AE_NODE bytes (AE_TREE: u32 index, u64 hash;
- *          AE_KEYS: u32 leaf index, then 8 unused bytes), indexes strictly
- *          increasing;
- *   AE_WANT's n counts the objects its sender sent before it (no nodes)
- *   and counts[1] the keys it compared;
- *   keys:  nkeys entries of u16 length (1..WIRE_MAX_KEY), key bytes, a u64
- *          (AE_KEYS: the entry hash; AE_WANT: non-zero to ask for the object
- *          with WOP_SYNCBACK) and for AE_KEYS a second u64, the sum of the
- *          object's version vector; read them with wire_ae_next_key. */
-#define WIRE_AE_NODE 12
-#define WIRE_AE_LAST 0x01u /* AE_KEYS/AE_WANT: the exchange's last batch */
-#define WIRE_AE_MAX_NODES 65536
+/* An anti-entropy message (ae.h tells the exchange). Pointers point into
+ * the frame being decoded (valid during the on_msg callback only), except
+ * hashes and ids, which the decoder allocates (wire_msg_free); all were
+ * checked by the decoder.
+ *   AE_TREE: depth, level, n hashes (u64); at level 0 also n range ids
+ *            (merkle_range_id), one per tree.
+ *   AE_DIFF: level and n bits (one per frontier node, bit i in byte i/8,
+ *            low bit first, bits past n zero); at level 0 a second bitmap
+ *            of n bits, unknown (ranges its sender cannot compare).
+ *   AE_KEYS: flags, n (differing leaves this batch covers), nkeys entries
+ *            (key tag, entry hash, the sum of the object's version
+ *            vector); tags are merkle_key_tag salted with the sid's low
+ *            32 bits.
+ *   AE_WANT: flags, n (objects its sender sent for the batch),
+ *            counts[1] (keys it compared), nkeys entries (key tag, flags).
+ *   AE_OBJS: nkeys entries (flags, key, object).
+ *   AE_DONE: status, counts.
+ *   AE_REPAIR: sid only.
+ * Read entries with wire_ae_next_entry. */
+#define WIRE_AE_LAST 0x01u      /* AE_KEYS, AE_WANT: the exchange's last batch */
+#define WIRE_AE_SYNCBACK 0x01u  /* entry flag (AE_WANT, AE_OBJS): see ae.h */
+#define WIRE_AE_MAX_NODES 65536 /* hashes or bits in one message */
 struct wire_ae {
+	uint8_t type; /* the message's, for the entry format */
 	uint64_t sid;
-	struct token lo, hi; /* the range (lo, hi] */
 	uint8_t depth, level, flags;
 	int32_t status; /* AE_DONE */
-	uint32_t n, nkeys;
-	const uint8_t *nodes, *keys;
+	uint32_t n;
+	uint64_t *hashes; /* AE_TREE */
+	uint64_t *ids;    /* AE_TREE at level 0 */
+	const uint8_t *bits, *unknown; /* AE_DIFF: (n + 7) / 8 bytes each */
+	uint32_t nkeys;
+	const uint8_t *keys; /* the entries */
 	size_t keys_len;
 	/* AE_DONE: ranges, keys compared, keys repaired, ranges differing,
 	 * failed; AE_WANT: [1] keys compared */
@@ -140,16 +152,26 @@ struct wire_ae {
 	uint64_t counts[WIRE_AE_COUNTS];
 };
 
-void wire_ae_put_node(uint8_t *nodes, uint32_t i, uint32_t index, uint64_t hash);
-void wire_ae_get_node(const uint8_t *nodes, uint32_t i, uint32_t *index, uint64_t *hash);
-/* Appends a key and its u64 (and for AE_KEYS, entry true, its version
- * sum) at keys + *off; room for WIRE_AE_KEY_MAX(klen) bytes. */
-#define WIRE_AE_KEY_MAX(klen) (2 + (size_t)(klen) + 16)
-void wire_ae_put_key(uint8_t *keys, size_t *off, const void *key, uint16_t klen, bool entry,
-                     uint64_t hash, uint64_t sum);
-/* The key at *off (advanced past it); false at the end. */
-bool wire_ae_next_key(const struct wire_ae *ae, bool entry, size_t *off, const uint8_t **key,
-                      uint16_t *klen, uint64_t *hash, uint64_t *sum);
+/* One entry of AE_KEYS (tag, hash, sum), AE_WANT (tag, flags) or AE_OBJS
+ * (flags, key, obj; klen 1..WIRE_MAX_KEY). */
+struct wire_ae_entry {
+	uint32_t tag;
+	const uint8_t *key;
+	uint32_t klen;
+	uint64_t hash, sum;
+	uint8_t flags;
+	const uint8_t *obj;
+	uint32_t olen;
+};
+
+/* Room an entry takes at most. */
+#define WIRE_AE_ENTRY_MAX(klen, olen) (1 + 3 * 10 + (size_t)(klen) + 8 + (size_t)(olen))
+/* Appends an entry in type's format at out + *off. */
+void wire_ae_put_entry(uint8_t type, uint8_t *out, size_t *off, const struct wire_ae_entry *e);
+/* Its exact size. */
+size_t wire_ae_entry_size(uint8_t type, const struct wire_ae_entry *e);
+/* The entry at *off (advanced past it); false at the end. */
+bool wire_ae_next_entry(const struct wire_ae *ae, size_t *off, struct wire_ae_entry *e);
 
 /* A range move message (moves.h). MOVE_REQ: the range (lo, hi], the
  * cursor (has_cursor: resume after the entry (cur_t, cur_key), else from
