@@ -22,7 +22,9 @@
 #include "libdkv/dkv.h"
 #include "core/coord.h"
 #include "core/hint.h"
+#include "core/keydiff.h"
 #include "core/merkle.h"
+#include "core/object.h"
 #include "core/replica.h"
 #include "core/ring.h"
 #include "repl_sim.h"
@@ -70,6 +72,7 @@ struct packet {
 	bool has_hint;    /* STORE: a hint, meant for peer `hint` */
 	uint32_t hint;
 	uint64_t hint_fp; /* a hint's delivery (and its STORED): what was sent */
+	bool syncback;    /* STORE from anti-entropy: send the merge back if it differs */
 };
 
 /* One client write (the write half of a put or delete). */
@@ -785,6 +788,8 @@ serve_read(struct rsim *s, uint32_t peer, uint32_t key, void **raw, size_t *len)
 	                        raw, len);
 }
 
+static void ae_sync_back(struct rsim *s, const struct packet *m);
+
 /* A request arrived at m->to: serve it and answer over the network. */
 static void
 deliver_request(struct rsim *s, const struct packet *m)
@@ -823,6 +828,8 @@ deliver_request(struct rsim *s, const struct packet *m)
 		err = m->has_hint ? serve_store_hint(s, m->to, m->hint, m->key, m->data, m->len)
 		                  : serve_store(s, m->to, m->key, m->data, m->len);
 		net_answer(s, m, PK_STORED, err, NULL, 0, RSIM_NONE);
+		if (err == DKV_OK && m->syncback)
+			ae_sync_back(s, m);
 		return;
 	case PK_READ:
 		err = serve_read(s, m->to, m->key, &raw, &len);
@@ -1851,7 +1858,8 @@ rsim_deliver_hints(struct rsim *s)
 
 /* Sends peer a's object for key to peer b (nothing when a holds none). */
 static void
-ae_send(struct rsim *s, uint32_t a, uint32_t b, uint32_t key, const void *raw, size_t len)
+ae_send(struct rsim *s, uint32_t a, uint32_t b, uint32_t key, const void *raw, size_t len,
+        bool syncback)
 {
 	struct packet m;
 
@@ -1867,46 +1875,154 @@ ae_send(struct rsim *s, uint32_t a, uint32_t b, uint32_t key, const void *raw, s
 	m.version = RSIM_NONE;
 	m.data = dup_bytes(raw, len);
 	m.len = len;
+	m.syncback = syncback;
 	s->stats.ae_objects++;
 	net_send(s, &m);
 }
 
+static uint64_t
+entry_hash(const struct rsim *s, uint32_t key, const void *raw, size_t len)
+{
+	const char *k = s->key[key];
+
+	return raw == NULL ? 0 : merkle_entry_hash(k, strlen(k), raw, len).a;
+}
+
+/* A STORE with sync-back was merged at m->to: send the merge back to
+ * m->from if it differs from what came (lib/ae.c's on_objs). */
+static void
+ae_sync_back(struct rsim *s, const struct packet *m)
+{
+	void *raw;
+	size_t len;
+
+	if (serve_read(s, m->to, m->key, &raw, &len) != DKV_OK)
+		return;
+	if (entry_hash(s, m->key, raw, len) != entry_hash(s, m->key, m->data, m->len))
+		ae_send(s, m->to, m->from, m->key, raw, len, false);
+	store_free_value(s->peer[m->to].store, raw);
+}
+
+/* Tags are cut to this many values, so that keys share tags in almost
+ * every exchange and keydiff's shared-tag rule runs as often as the
+ * others (lib/ae.c uses 32 bits, and a new salt per exchange). */
+#define AE_SIM_TAGS 8
+
+/* One exchange between peers a and b over the keys both replicate, as
+ * lib/ae.c runs it at the leaves: a lists its entries, b (with keydiff)
+ * sends and asks, a sends what was asked. */
+struct ae_pair {
+	struct rsim *s;
+	uint32_t a, b;
+	uint32_t keys[RSIM_KEYS]; /* by entry index */
+	void *raw[2][RSIM_KEYS];  /* [0]: a's objects, [1]: b's */
+	size_t len[2][RSIM_KEYS];
+	uint32_t tag[RSIM_KEYS];
+	uint32_t n;
+};
+
+static void
+pair_send(void *arg, uint32_t idx, bool syncback)
+{
+	struct ae_pair *p = arg;
+
+	ae_send(p->s, p->b, p->a, p->keys[idx], p->raw[1][idx], p->len[1][idx], syncback);
+}
+
+static void
+pair_want(void *arg, uint32_t tag, bool syncback)
+{
+	struct ae_pair *p = arg;
+
+	for (uint32_t i = 0; i < p->n; i++)
+		if (p->raw[0][i] != NULL && p->tag[i] == tag)
+			ae_send(p->s, p->a, p->b, p->keys[i], p->raw[0][i], p->len[0][i], syncback);
+}
+
+static bool
+replicates(const struct rsim *s, uint32_t peer, uint32_t key)
+{
+	for (uint32_t i = 0; i < RSIM_N; i++)
+		if (s->replicas[key][i] == peer)
+			return true;
+	return false;
+}
+
+/* Runs the exchange of a and b; returns how many keys they held
+ * differently. */
+static uint32_t
+ae_exchange(struct rsim *s, uint32_t a, uint32_t b, uint32_t salt)
+{
+	struct ae_pair *p = calloc(1, sizeof(*p));
+	struct keydiff_entry *theirs, *mine;
+	struct keydiff_ops ops = {pair_send, pair_want, p};
+	uint32_t nt = 0, nm = 0, differing = 0;
+
+	theirs = calloc(RSIM_KEYS, sizeof(*theirs));
+	mine = calloc(RSIM_KEYS, sizeof(*mine));
+	if (p == NULL || theirs == NULL || mine == NULL)
+		abort();
+	p->s = s;
+	p->a = a;
+	p->b = b;
+	for (uint32_t k = 0; k < RSIM_KEYS; k++) {
+		const char *key = s->key[k];
+		uint32_t i = p->n;
+		uint64_t h[2];
+
+		if (!replicates(s, a, k) || !replicates(s, b, k))
+			continue;
+		p->keys[i] = k;
+		p->tag[i] = merkle_key_tag(key, strlen(key), salt) % AE_SIM_TAGS;
+		for (int side = 0; side < 2; side++) {
+			if (serve_read(s, side == 0 ? a : b, k, &p->raw[side][i], &p->len[side][i]) !=
+			    DKV_OK)
+				p->raw[side][i] = NULL;
+			h[side] = entry_hash(s, k, p->raw[side][i], p->len[side][i]);
+		}
+		differing += h[0] != h[1];
+		if (p->raw[0][i] != NULL)
+			theirs[nt++] = (struct keydiff_entry){
+			    p->tag[i], i, h[0], object_vv_sum(p->raw[0][i], p->len[0][i])};
+		if (p->raw[1][i] != NULL)
+			mine[nm++] = (struct keydiff_entry){p->tag[i], i, h[1],
+			                                    object_vv_sum(p->raw[1][i], p->len[1][i])};
+		p->n++;
+	}
+	if (differing > 0) {
+		s->stats.ae_exchanges++;
+		keydiff(mine, nm, theirs, nt, &ops);
+	}
+	for (uint32_t i = 0; i < p->n; i++) {
+		store_free_value(s->peer[a].store, p->raw[0][i]);
+		store_free_value(s->peer[b].store, p->raw[1][i]);
+	}
+	free(theirs);
+	free(mine);
+	free(p);
+	return differing;
+}
+
+/* Rounds of exchanges between every pair of peers, as passes do, until
+ * every pair agrees on every key both replicate. What moves is decided by
+ * keydiff (lib/core/keydiff.c), the same code as lib/ae.c's; the Merkle
+ * descent that finds the differing leaves is left out (every key is in
+ * one leaf), and so is batching. */
 void
 rsim_anti_entropy(struct rsim *s)
 {
 	for (uint32_t round = 0; round < AE_ROUNDS && !s->failed; round++) {
 		uint32_t differing = 0;
 
-		for (uint32_t k = 0; k < RSIM_KEYS; k++) {
-			const char *key = s->key[k];
-			void *raw[RSIM_N];
-			size_t len[RSIM_N];
-			uint64_t h[RSIM_N];
-
-			for (uint32_t i = 0; i < RSIM_N; i++) {
-				if (serve_read(s, s->replicas[k][i], k, &raw[i], &len[i]) != DKV_OK)
-					raw[i] = NULL;
-				h[i] = raw[i] == NULL ? 0
-				                      : merkle_entry_hash(key, strlen(key), raw[i], len[i]).a;
+		for (uint32_t a = 0; a < RSIM_PEERS; a++)
+			for (uint32_t b = a + 1; b < RSIM_PEERS; b++) {
+				differing += ae_exchange(s, a, b, round * RSIM_PEERS * RSIM_PEERS +
+				                                      a * RSIM_PEERS + b);
+				rsim_drain(s);
 			}
-			/* each pair of replicas compares its entries; where they
-			 * differ, each sends the other what it holds */
-			for (uint32_t i = 0; i < RSIM_N; i++)
-				for (uint32_t j = i + 1; j < RSIM_N; j++) {
-					if (h[i] == h[j])
-						continue;
-					differing++;
-					s->stats.ae_exchanges++;
-					ae_send(s, s->replicas[k][i], s->replicas[k][j], k, raw[i], len[i]);
-					ae_send(s, s->replicas[k][j], s->replicas[k][i], k, raw[j], len[j]);
-				}
-			for (uint32_t i = 0; i < RSIM_N; i++)
-				store_free_value(s->peer[s->replicas[k][i]].store, raw[i]);
-		}
-		trace(s, "anti-entropy round %u: %u pairs differ", round, differing);
+		trace(s, "anti-entropy round %u: %u keys differed", round, differing);
 		if (differing == 0)
 			return;
-		rsim_drain(s);
 	}
 	if (!s->failed)
 		fail(s, "replicas still differ after %u anti-entropy rounds", AE_ROUNDS);

@@ -18,8 +18,10 @@
  * replica) as a hint, which counts towards the level; every peer sends its
  * hints to their peers every HINT_ROUND_MS when it can reach them and
  * deletes one only when its peer acknowledged exactly what it held, as
- * lib/hints.c does. Anti-entropy (rsim_anti_entropy) compares the
- * replicas' entry hashes and exchanges the objects that differ. One thread and one simulated clock, so a seed
+ * lib/hints.c does. Anti-entropy (rsim_anti_entropy) runs exchanges
+ * between every pair of peers over the keys both replicate, deciding what
+ * moves with lib/core/keydiff.c, as lib/ae.c does at the leaves (tags cut
+ * to a few values, so that keys share them often). One thread and one simulated clock, so a seed
  * replays a run exactly (SIM_TRACE=1 prints it).
  *
  * The history names every version: each APPLY that runs at a replica makes
