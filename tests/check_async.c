@@ -14,6 +14,7 @@
 #include "config.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -153,6 +154,40 @@ START_TEST(test_async_ops_call_back_once_off_the_caller_thread)
 	tu_counter_destroy(&get.calls);
 	tu_counter_destroy(&del.calls);
 	tu_counter_destroy(&get_missing.calls);
+}
+END_TEST
+
+/* The callback's thread: does it block SIGPIPE? */
+static void
+pipe_mask_done(int err, void *arg)
+{
+	struct rec *r = arg;
+	sigset_t mask;
+
+	r->err = err;
+	r->thread = pthread_self();
+	pthread_sigmask(SIG_BLOCK, NULL, &mask);
+	r->inner_put = sigismember(&mask, SIGPIPE);
+	tu_counter_add(&r->calls, 1);
+}
+
+/* A write to a connection a peer has closed raises SIGPIPE in the thread
+ * that writes, which ends the process by default: the library's I/O
+ * thread blocks it, and leaves the application's threads alone. */
+START_TEST(test_the_io_thread_blocks_sigpipe_and_no_other_thread_changes)
+{
+	struct rec put;
+	sigset_t mask;
+
+	rec_init(&put, tu_db);
+	ck_assert_int_eq(dkv_put_async(tu_db, "k", 1, "v", 1, NULL, NULL, pipe_mask_done, &put),
+	                 DKV_OK);
+	rec_wait(&put, "put_async");
+	ck_assert_int_eq(put.err, DKV_OK);
+	ck_assert_msg(put.inner_put == 1, "SIGPIPE is not blocked on the I/O thread");
+	pthread_sigmask(SIG_BLOCK, NULL, &mask);
+	ck_assert_msg(sigismember(&mask, SIGPIPE) == 0, "the caller's signal mask changed");
+	tu_counter_destroy(&put.calls);
 }
 END_TEST
 
@@ -983,6 +1018,7 @@ async_suite(void)
 	tu_tcase_setup(tc, true);
 	tcase_add_test(tc, test_async_ops_call_back_once_off_the_caller_thread);
 	tcase_add_test(tc, test_async_copies_key_value_and_context);
+	tcase_add_test(tc, test_the_io_thread_blocks_sigpipe_and_no_other_thread_changes);
 	tcase_add_test(tc, test_many_async_puts_are_all_stored);
 	tcase_add_test(tc, test_sync_calls_from_a_callback_are_edeadlk);
 	suite_add_tcase(s, tc);

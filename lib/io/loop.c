@@ -10,6 +10,7 @@
 #include "config.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 
 #include <event2/event.h>
@@ -68,7 +69,17 @@ static void *
 loop_thread(void *arg)
 {
 	struct loop *l = arg;
+	sigset_t pipe;
 
+	/* A write to a connection the peer has closed raises SIGPIPE in the
+	 * writing thread, whose default action ends the whole process: on
+	 * this thread, which does all the library's socket writes, it is
+	 * blocked, and the write fails with EPIPE instead (the connection is
+	 * then dropped like any broken one). The application's threads and
+	 * its own handling of SIGPIPE are left alone. */
+	sigemptyset(&pipe);
+	sigaddset(&pipe, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &pipe, NULL);
 	event_base_loop(l->base, EVLOOP_NO_EXIT_ON_EMPTY);
 	return NULL;
 }
