@@ -636,7 +636,7 @@ pass_advance(struct ae *a, struct pass *p)
 	const struct actor *self = &a->db->self;
 	uint32_t cap = session_ranges(a);
 
-	if (p->ntaken != a->trees.n) {
+	if (p->taken == NULL || p->ntaken != a->trees.n) {
 		bool *t = mem_reallocarray(p->taken, a->trees.n ? a->trees.n : 1, sizeof(*t));
 
 		if (t == NULL)
