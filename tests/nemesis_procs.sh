@@ -74,6 +74,20 @@ if ! date +%s%3N | grep -Eq '^[0-9]+$'; then
 	exit 77
 fi
 
+# One run at a time on this machine: the namespaces of every run use the
+# same subnet, 10.213.0.0/24, and two nemeses at once would also starve each
+# other's peers. A run waits here (flock(1), util-linux) while another one,
+# from this or any other build tree (make -j check check-asan, ...), holds
+# NEMESIS_LOCK; the lock is released when the run ends, however it ends.
+NEMESIS_LOCK=${NEMESIS_LOCK:-/tmp/libdkv-nemesis.lock}
+if [ -z "${NEMESIS_LOCKED:-}" ] && command -v flock >/dev/null 2>&1; then
+	if ! flock -n "$NEMESIS_LOCK" true 2>/dev/null; then
+		echo "$ME: waiting for another nemesis run to end ($NEMESIS_LOCK)"
+	fi
+	export NEMESIS_LOCKED=1
+	exec flock "$NEMESIS_LOCK" bash "$0" "$@"
+fi
+
 NEMESIS_SECONDS=${NEMESIS_SECONDS:-25}
 SEED=${NEMESIS_SEED:-$(((RANDOM << 15 | RANDOM) % 1000000))}
 RANDOM=$SEED

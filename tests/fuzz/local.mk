@@ -33,18 +33,23 @@ tests/fuzz/fuzz_wire: $(top_srcdir)/tests/fuzz/fuzz_wire.c $(FUZZ_LIBSRC)
 	@$(MKDIR_P) tests/fuzz
 	$(CLANG) $(FUZZ_CFLAGS) -o $@ $(top_srcdir)/tests/fuzz/fuzz_wire.c $(FUZZ_LIBSRC) $(DEP_LIBS)
 
-fuzz-run: fuzz
-	@for t in $(FUZZ_TARGETS); do \
-		echo "fuzzing $$t for $(FUZZ_SECONDS) s"; \
-		$(MKDIR_P) $$t.corpus; \
-		./$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $$t.corpus \
-			> $$t.fuzz.log 2>&1; rc=$$?; \
-		grep -E 'stat::number_of_executed_units|ERROR|SUMMARY' $$t.fuzz.log; \
-		test $$rc -eq 0 || { tail -30 $$t.fuzz.log; exit 1; }; \
-	done
+# Each target is fuzzed by a target of its own (tests/fuzz/fuzz_object.run,
+# ...), so `make -jN fuzz-run` fuzzes N of them at once, each for
+# FUZZ_SECONDS.
+FUZZ_RUNS = $(FUZZ_TARGETS:=.run)
+fuzz-run: $(FUZZ_RUNS)
+$(FUZZ_RUNS): $(FUZZ_TARGETS)
+	@t=$@; t=$${t%.run}; \
+	echo "fuzzing $$t for $(FUZZ_SECONDS) s"; \
+	$(MKDIR_P) $$t.corpus; \
+	./$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $$t.corpus \
+		> $$t.fuzz.log 2>&1; rc=$$?; \
+	out=`grep -E 'stat::number_of_executed_units|ERROR|SUMMARY' $$t.fuzz.log`; \
+	printf '%s:\n%s\n' "$$t" "$$out"; \
+	test $$rc -eq 0 || { out=`tail -30 $$t.fuzz.log`; printf '%s\n' "$$out"; exit 1; }
 
 clean-local: clean-fuzz
 clean-fuzz:
 	rm -rf tests/fuzz/*.corpus tests/fuzz/*.fuzz.log
 
-.PHONY: fuzz fuzz-run clean-fuzz
+.PHONY: fuzz fuzz-run clean-fuzz $(FUZZ_RUNS)
