@@ -235,7 +235,7 @@ objs_end(struct objs *b)
 /* --- entries of a set of leaves ---------------------------------------- */
 
 struct entry {
-	const uint8_t *key; /* into keys (ours; NULL for theirs) */
+	const uint8_t *key; /* into keys */
 	uint32_t klen;
 	uint32_t tag; /* merkle_key_tag, salted by the session */
 	uint64_t hash;
