@@ -695,7 +695,7 @@ serve_read(struct repl *r, const struct msg *m, const char *from)
 static void
 serve_write(struct repl *r, const struct msg *m, const char *from)
 {
-	/* anti-entropy's STOREs want no answer */
+	/* a STORE with WOP_NOACK (a pending replica's copy) wants no answer */
 	const char *to = (m->op.flags & WOP_NOACK) != 0 && m->type == WMSG_STORE ? NULL : from;
 	uint8_t answer = m->type == WMSG_APPLY ? WMSG_APPLIED : WMSG_STORED;
 	struct rjob *j;
@@ -732,14 +732,14 @@ serve_write(struct repl *r, const struct msg *m, const char *from)
 		}
 		j->has_ctx = true;
 	}
-	/* A STORE that wants no answer (anti-entropy's, a pending replica's
-	 * copy of a write) acknowledges nothing to anyone: it is merged at
-	 * once, without fsync, rather than queued for a worker's fsync and
-	 * refused when the workers are behind, which silently lost repairs
-	 * under load. LevelDB has written its log record when this returns,
-	 * so a process crash keeps it; an OS crash may not, and then the
-	 * next anti-entropy pass brings it again from the replicas that hold
-	 * it. */
+	/* A STORE that wants no answer (a pending replica's copy of a
+	 * write) acknowledges nothing to anyone: it is merged at once,
+	 * without fsync, rather than queued for a worker's fsync and refused
+	 * when the workers are behind, which silently lost copies under
+	 * load (anti-entropy's objects, AE_OBJS, are merged the same way).
+	 * LevelDB has written its log record when this returns, so a process
+	 * crash keeps it; an OS crash may not, and then the next anti-entropy
+	 * pass brings it again from the replicas that hold it. */
 	j->nosync = to == NULL;
 	if (write_inline(r) || j->nosync) {
 		job_exec(j);
