@@ -157,8 +157,15 @@ struct objs {
 	uint8_t *buf;
 	size_t len, cap;
 	uint32_t n;
-	bool nomem;
 };
+
+static struct objs
+objs_init(struct ae *a, const char *addr, uint64_t sid)
+{
+	struct objs b = {a, addr, sid, NULL, 0, 0, 0};
+
+	return b;
+}
 
 static void
 objs_flush(struct objs *b)
@@ -208,10 +215,8 @@ objs_add(struct objs *b, const uint8_t *key, size_t klen, uint8_t flags, uint64_
 
 		while (cap < b->len + need)
 			cap *= 2;
-		if ((nb = mem_realloc(b->buf, cap)) == NULL) {
-			b->nomem = true;
-			goto out;
-		}
+		if ((nb = mem_realloc(b->buf, cap)) == NULL)
+			goto out; /* not sent: the next pass finds it again */
 		b->buf = nb;
 		b->cap = cap;
 	}
@@ -1097,7 +1102,7 @@ on_keys(struct ae *a, const struct msg *m, const char *from)
 		kt[nt].sum = e.sum;
 		nt++;
 	}
-	k.out = (struct objs){a, from, m->ae.sid, NULL, 0, 0, 0, false};
+	k.out = objs_init(a, from, m->ae.sid);
 	k.mine = &mine;
 	ops.arg = &k;
 	compared = keydiff(km, mine.n, kt, nt, &ops);
@@ -1128,7 +1133,7 @@ static void
 on_want(struct ae *a, const struct msg *m, const char *from)
 {
 	struct session *s = find_session(a, m->ae.sid, &m->from, false);
-	struct objs out = {a, from, m->ae.sid, NULL, 0, 0, 0, false};
+	struct objs out = objs_init(a, from, m->ae.sid);
 	struct wire_ae_entry e;
 	size_t pos = 0;
 
@@ -1182,7 +1187,7 @@ on_want(struct ae *a, const struct msg *m, const char *from)
 static void
 on_objs(struct ae *a, const struct msg *m, const char *from)
 {
-	struct objs back = {a, from, m->ae.sid, NULL, 0, 0, 0, false};
+	struct objs back = objs_init(a, from, m->ae.sid);
 	struct replica rep = a->db->replica;
 	struct wire_ae_entry e;
 	size_t pos = 0;

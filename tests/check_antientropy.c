@@ -218,26 +218,6 @@ START_TEST(test_a_client_asks_a_storage_peer_to_repair)
 }
 END_TEST
 
-/* Lifts every fault cut_off(c, v) set, and waits until all see all UP. */
-static void
-heal(struct cluster *c, int v)
-{
-	char *id = tu_self_id(c->db[v]);
-
-	for (int i = 0; i < c->n; i++) {
-		char *other;
-
-		if (i == v)
-			continue;
-		other = tu_self_id(c->db[i]);
-		ck_assert_int_eq(dkv_debug_fault(c->db[v], other, 0, 0), DKV_OK);
-		ck_assert_int_eq(dkv_debug_fault(c->db[i], id, 0, 0), DKV_OK);
-		free(other);
-	}
-	free(id);
-	wait_converged(c->db, c->n, (size_t)c->n, 30);
-}
-
 /* Reads key at ONE through peer v (cut off: its own store) and checks it
  * holds exactly the values vals[0..nv). */
 static int

@@ -212,8 +212,9 @@ test_gossip_ms(void)
 	return tu_under_valgrind() ? "1000" : "200";
 }
 
-void
-cut_off(struct cluster *c, int v)
+/* Sets flags on the link from v to every other open peer and back. */
+static void
+fault_both_ways(struct cluster *c, int v, unsigned flags)
 {
 	char *id = tu_self_id(c->db[v]);
 
@@ -223,10 +224,24 @@ cut_off(struct cluster *c, int v)
 		if (i == v || c->db[i] == NULL)
 			continue;
 		other = tu_self_id(c->db[i]);
-		ck_assert_int_eq(dkv_debug_fault(c->db[v], other, DKV_FAULT_DROP, 0), DKV_OK);
-		ck_assert_int_eq(dkv_debug_fault(c->db[i], id, DKV_FAULT_DROP, 0), DKV_OK);
-		wait_state(c->db[v], other, DKV_PEER_DOWN, 20);
+		ck_assert_int_eq(dkv_debug_fault(c->db[v], other, flags, 0), DKV_OK);
+		ck_assert_int_eq(dkv_debug_fault(c->db[i], id, flags, 0), DKV_OK);
+		if (flags != 0)
+			wait_state(c->db[v], other, DKV_PEER_DOWN, 20);
 		free(other);
 	}
 	free(id);
+}
+
+void
+cut_off(struct cluster *c, int v)
+{
+	fault_both_ways(c, v, DKV_FAULT_DROP);
+}
+
+void
+heal(struct cluster *c, int v)
+{
+	fault_both_ways(c, v, 0);
+	wait_converged(c->db, c->n, (size_t)c->n, 30);
 }

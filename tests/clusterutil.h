@@ -44,6 +44,9 @@ const char *test_gossip_ms(void);
  * until v sees them all DOWN: a read at ONE through v then reads its own
  * store only. */
 void cut_off(struct cluster *c, int v);
+/* Lifts what cut_off(c, v) set, and waits until every peer sees every
+ * other UP (all of c's peers open). */
+void heal(struct cluster *c, int v);
 /* Waits until db sees peer id in state st (fails after seconds). */
 void wait_state(dkv_t *db, const char *id, dkv_peer_state_t st, unsigned seconds);
 
